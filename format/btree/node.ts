@@ -1,0 +1,120 @@
+// Btree node encoding and decoding. A node is node_size bytes: a node_header, then keys sorted
+// by position, each a key_header plus its value padded to 8 bytes, then zeros. Decoding
+// checks, in order: magic, checksum, identity (btree, level, filesystem), bounds of every key
+// header, key order and the node's min/max range. Values are not interpreted here.
+import { FieldRangeError } from '../codec.js';
+import { KeyHeader, NODE_MAGIC, NodeHeader } from '../layout.js';
+import { comparePos, type Key, type Pos, posToText } from '../keys.js';
+import type { Checksummer } from '../checksum.js';
+
+export interface NodeContent {
+  btreeId: number;
+  level: number;
+  seq: number;
+  min: Pos;
+  max: Pos;
+  keys: Key[];
+}
+
+export interface DecodedNode extends NodeContent {
+  checksum: bigint;
+  usedBytes: number;
+}
+
+export const pad8 = (n: number) => (n + 7) & ~7;
+export const keySpace = (valueSize: number) => KeyHeader.size + pad8(valueSize);
+export const NODE_HEADER_SIZE = NodeHeader.size;
+
+/** Why a node copy was rejected; `step` tells how far decoding got. */
+export class NodeError extends Error {
+  constructor(readonly step: 'read' | 'magic' | 'checksum' | 'identity' | 'bounds' | 'order', message: string) {
+    super(message);
+  }
+}
+
+export function encodeNode(node: NodeContent, nodeSize: number, checksumType: number, fsMagic: Buffer, checksums: Checksummer): { bytes: Buffer; checksum: bigint } {
+  const out = Buffer.alloc(nodeSize);
+  let at = NodeHeader.size;
+  for (const k of node.keys) {
+    const need = keySpace(k.value.length);
+    if (at + need > nodeSize) throw new RangeError(`keys overflow a ${nodeSize}-byte node`);
+    KeyHeader.encode({ inode: k.inode, offset: k.offset, snapshot: k.snapshot, type: k.type, flags: 0, value_size: k.value.length }, out, at);
+    k.value.copy(out, at + KeyHeader.size);
+    at += need;
+  }
+  NodeHeader.encode({
+    magic: NODE_MAGIC, checksum_type: checksumType, btree_id: node.btreeId, level: node.level, flags: 0, checksum: 0n,
+    fs_magic: fsMagic, seq: node.seq, min_inode: node.min.inode, min_offset: node.min.offset, min_snapshot: node.min.snapshot,
+    max_snapshot: node.max.snapshot, max_inode: node.max.inode, max_offset: node.max.offset, key_count: node.keys.length,
+    used_bytes: at,
+  }, out);
+  const checksum = checksums.compute(checksumType, out.subarray(16, at));
+  out.writeBigUInt64LE(checksum, 8);
+  return { bytes: out, checksum };
+}
+
+export interface NodeExpectation {
+  btreeId: number;
+  level: number;
+  fsMagic: Buffer;
+  /** checksum recorded in the parent pointer; undefined skips the comparison (dump of a raw node) */
+  checksum?: bigint;
+  seq?: number;
+  /** range the parent says this node covers */
+  min?: Pos;
+  max?: Pos;
+}
+
+export function decodeNode(bytes: Buffer, expect: NodeExpectation, checksums: Checksummer): DecodedNode {
+  if (bytes.length < NodeHeader.size || bytes.readUInt32LE(0) !== NODE_MAGIC) throw new NodeError('magic', 'bad node magic');
+  const checksumType = bytes[4]!;
+  const usedBytes = bytes.readUInt32LE(NodeHeader.field('used_bytes').offset);
+  if (usedBytes < NodeHeader.size || usedBytes > bytes.length) throw new NodeError('bounds', `used_bytes ${usedBytes} outside the node`);
+  if (checksumType !== 1 && checksumType !== 2) throw new NodeError('checksum', `unknown node checksum type ${checksumType}`);
+  const stored = bytes.readBigUInt64LE(8);
+  const computed = checksums.compute(checksumType, bytes.subarray(16, usedBytes));
+  if (stored !== computed) throw new NodeError('checksum', `node checksum mismatch (stored ${stored.toString(16)}, computed ${computed.toString(16)})`);
+  if (expect.checksum !== undefined && stored !== expect.checksum) {
+    throw new NodeError('checksum', `node checksum ${stored.toString(16)} differs from the parent's ${expect.checksum.toString(16)} (stale or misdirected node)`);
+  }
+  let h: ReturnType<typeof NodeHeader.decode>;
+  try {
+    h = NodeHeader.decode(bytes);
+  } catch (err) {
+    if (err instanceof FieldRangeError) throw new NodeError('bounds', err.message);
+    throw err;
+  }
+  if (!h.fs_magic.equals(expect.fsMagic)) throw new NodeError('identity', 'node belongs to another filesystem');
+  if (h.btree_id !== expect.btreeId) throw new NodeError('identity', `node of btree ${h.btree_id}, expected ${expect.btreeId}`);
+  if (h.level !== expect.level) throw new NodeError('identity', `node at level ${h.level}, expected ${expect.level}`);
+  if (expect.seq !== undefined && h.seq !== expect.seq) throw new NodeError('identity', `node seq ${h.seq}, parent expects ${expect.seq}`);
+  const min = { inode: h.min_inode, offset: h.min_offset, snapshot: h.min_snapshot };
+  const max = { inode: h.max_inode, offset: h.max_offset, snapshot: h.max_snapshot };
+  if (comparePos(min, max) > 0) throw new NodeError('bounds', `node min ${posToText(min)} above max ${posToText(max)}`);
+  if (expect.min && comparePos(min, expect.min) !== 0) throw new NodeError('bounds', `node min ${posToText(min)} differs from the parent's ${posToText(expect.min)}`);
+  if (expect.max && comparePos(max, expect.max) !== 0) throw new NodeError('bounds', `node max ${posToText(max)} differs from the parent's ${posToText(expect.max)}`);
+  // Each key needs at least a header, so key_count cannot exceed the space: no unbounded loop.
+  if (h.key_count > (usedBytes - NodeHeader.size) / KeyHeader.size) throw new NodeError('bounds', `key_count ${h.key_count} cannot fit in ${usedBytes} bytes`);
+  const keys: Key[] = [];
+  let at = NodeHeader.size;
+  let prev: Pos | undefined;
+  for (let i = 0; i < h.key_count; i++) {
+    if (at + KeyHeader.size > usedBytes) throw new NodeError('bounds', `key ${i} header at ${at} runs past used_bytes ${usedBytes}`);
+    let kh: ReturnType<typeof KeyHeader.decode>;
+    try {
+      kh = KeyHeader.decode(bytes, at);
+    } catch (err) {
+      if (err instanceof FieldRangeError) throw new NodeError('bounds', `key ${i}: ${err.message}`);
+      throw err;
+    }
+    const end = at + KeyHeader.size + kh.value_size;
+    if (end > usedBytes) throw new NodeError('bounds', `key ${i} value runs past used_bytes`);
+    const key: Key = { inode: kh.inode, offset: kh.offset, snapshot: kh.snapshot, type: kh.type as Key['type'], value: bytes.subarray(at + KeyHeader.size, end) };
+    if (prev && comparePos(prev, key) >= 0) throw new NodeError('order', `key ${i} at ${posToText(key)} not above key ${i - 1} at ${posToText(prev)}`);
+    if (comparePos(key, min) < 0 || comparePos(key, max) > 0) throw new NodeError('order', `key ${i} at ${posToText(key)} outside node range ${posToText(min)}..${posToText(max)}`);
+    keys.push(key);
+    prev = key;
+    at += KeyHeader.size + pad8(kh.value_size);
+  }
+  return { btreeId: h.btree_id, level: h.level, seq: h.seq, min, max, keys, checksum: stored, usedBytes };
+}

@@ -1,0 +1,388 @@
+// Opening an image: find its members, pick the newest valid superblock, and read btrees and
+// extents through the block layer with replica fallback. Every damaged copy met on the way is
+// reported through `onDamage` once, and reading carries on with a good copy.
+import fs from 'node:fs';
+import path from 'node:path';
+import { loadChecksummer, type Checksummer } from './checksum.js';
+import { loadCompressor, type Compressor } from './compress.js';
+import { CorruptImageError, OperationalError } from './errors.js';
+import { FileBlockLayer, type BlockLayer, type MemberFile, MemberIOError } from './io.js';
+import { BTREE_NAMES, MAX_BTREE_DEPTH, SB_MAGIC, SB_OFFSET } from './layout.js';
+import { comparePos, decodeBtreePointer, type ExtentBody, type Key, type Pos, POS_MAX, POS_MIN, posToText, type Ptr } from './keys.js';
+import { decodeNode, type DecodedNode, NodeError } from './btree/node.js';
+import { bestCopy, readSuperblockCopies, type CopyResult, type FsInfo } from './superblock.js';
+
+export interface DamageReport {
+  kind: 'superblock' | 'node' | 'extent' | 'member';
+  member: number;
+  memberPath: string;
+  offset: number;
+  /** what was being read: "btree extents level 0 node 3:0:0..POS_MAX" */
+  structure: string;
+  reason: string;
+  /** true when another copy served the read */
+  recovered: boolean;
+}
+
+export interface OpenOptions {
+  writable?: boolean;
+  /** open even when members are missing (reads fall back to other copies) */
+  allowDegraded?: boolean;
+  onDamage?: (report: DamageReport) => void;
+}
+
+export interface MemberStatus {
+  index: number;
+  path: string;
+  present: boolean;
+  copies: CopyResult[];
+}
+
+export class Image {
+  readonly btrees: Btree[];
+  private readonly nodeCache = new Map<string, DecodedNode>();
+  private readonly seenDamage = new Set<string>();
+
+  constructor(
+    readonly fs: FsInfo,
+    readonly layer: BlockLayer,
+    readonly members: MemberStatus[],
+    readonly checksums: Checksummer,
+    readonly compressor: Compressor,
+    readonly options: OpenOptions,
+  ) {
+    this.btrees = BTREE_NAMES.map((_, id) => new Btree(this, id));
+  }
+
+  get fsMagic(): Buffer {
+    return this.fs.fsUuid.subarray(0, 8);
+  }
+
+  get degraded(): boolean {
+    return this.members.some((m) => !m.present);
+  }
+
+  memberPath(member: number): string {
+    return this.members[member]?.path ?? `member ${member}`;
+  }
+
+  damage(report: DamageReport): void {
+    const id = `${report.kind}:${report.member}:${report.offset}`;
+    if (this.seenDamage.has(id)) return;
+    this.seenDamage.add(id);
+    this.options.onDamage?.(report);
+  }
+
+  /** Read one node, trying each copy in turn; throws NodeReadError when none is good. */
+  readNode(pointers: Ptr[], expect: { btreeId: number; level: number; checksum?: bigint; seq?: number; min?: Pos; max?: Pos }): DecodedNode {
+    const structure = `btree ${BTREE_NAMES[expect.btreeId] ?? expect.btreeId} level ${expect.level} node${expect.min && expect.max ? ` ${posToText(expect.min)}..${posToText(expect.max)}` : ''}`;
+    const failures: DamageReport[] = [];
+    for (const p of pointers) {
+      const cacheKey = `${p.member}:${p.offset}`;
+      const cached = this.nodeCache.get(cacheKey);
+      if (cached && (expect.checksum === undefined || cached.checksum === expect.checksum)) return cached;
+      try {
+        if (p.member >= this.fs.members.length) throw new NodeError('read', `pointer to member ${p.member} of ${this.fs.members.length}`);
+        const m = this.fs.members[p.member]!;
+        if (p.offset % this.fs.blockSize !== 0 || p.offset < this.fs.bucketSize || p.offset + this.fs.nodeSize > m.bucketCount * this.fs.bucketSize) {
+          throw new NodeError('read', `node offset ${p.offset} outside the member's buckets`);
+        }
+        const bytes = this.layer.read(p.member, p.offset, this.fs.nodeSize);
+        const node = decodeNode(bytes, { ...expect, fsMagic: this.fsMagic }, this.checksums);
+        if (this.nodeCache.size >= 512) this.nodeCache.delete(this.nodeCache.keys().next().value!);
+        this.nodeCache.set(cacheKey, node);
+        for (const f of failures) this.damage({ ...f, recovered: true });
+        return node;
+      } catch (err) {
+        if (!(err instanceof NodeError || err instanceof MemberIOError)) throw err;
+        failures.push({ kind: 'node', member: p.member, memberPath: this.memberPath(p.member), offset: p.offset, structure, reason: err instanceof MemberIOError ? err.reason : err.message, recovered: false });
+      }
+    }
+    for (const f of failures) this.damage(f);
+    const first = failures[0];
+    throw new NodeReadError(structure, first ? { member: first.memberPath, offset: first.offset } : {}, failures.map((f) => f.reason).join('; ') || 'no pointers');
+  }
+
+  /**
+   * The uncompressed chunk an extent maps, sliced to its live range; tries each replica and
+   * verifies the checksum before trusting a copy.
+   */
+  readExtent(body: ExtentBody, what: string): Buffer {
+    const failures: DamageReport[] = [];
+    for (const p of body.pointers) {
+      try {
+        const stored = this.readVerifiedChunk(body, p);
+        const chunk = this.compressor.decompress(body.compression, stored, body.uncompressedSize);
+        for (const f of failures) this.damage({ ...f, recovered: true });
+        return chunk.subarray(body.chunkOffset, body.chunkOffset + body.liveSize);
+      } catch (err) {
+        if (!(err instanceof MemberIOError || err instanceof ExtentCopyError || err instanceof RangeError || err instanceof Error)) throw err;
+        failures.push({ kind: 'extent', member: p.member, memberPath: this.memberPath(p.member), offset: p.offset, structure: what, reason: err instanceof MemberIOError ? err.reason : err.message, recovered: false });
+      }
+    }
+    for (const f of failures) this.damage(f);
+    const first = failures[0];
+    throw new DataLostError(what, first ? { member: first.memberPath, offset: first.offset } : {}, failures.map((f) => f.reason).join('; '));
+  }
+
+  /** The stored bytes of one copy, checked against the extent's checksum. */
+  readVerifiedChunk(body: ExtentBody, p: Ptr): Buffer {
+    if (p.member >= this.fs.members.length) throw new ExtentCopyError(`pointer to member ${p.member}`);
+    const m = this.fs.members[p.member]!;
+    if (p.offset < this.fs.bucketSize || p.offset + body.storedSize > m.bucketCount * this.fs.bucketSize) throw new ExtentCopyError(`extent offset ${p.offset} outside the member's buckets`);
+    const stored = this.layer.read(p.member, p.offset, body.storedSize);
+    const sum = this.checksums.compute(body.checksumType, stored);
+    if (sum !== body.checksum) throw new ExtentCopyError(`data checksum mismatch (stored ${body.checksum.toString(16)}, computed ${sum.toString(16)})`);
+    return stored;
+  }
+
+  close(): void {
+    this.layer.close();
+  }
+}
+
+export class ExtentCopyError extends Error {}
+
+/** No copy of a btree node could be read. */
+export class NodeReadError extends CorruptImageError {
+  constructor(readonly structure: string, where: { member?: string; offset?: number }, reason: string) {
+    super(`cannot read ${structure}: ${reason}`, { ...where, structure }, 'run strata fsck');
+  }
+}
+
+/** No copy of an extent could be read: the data is lost unless parity can rebuild it. */
+export class DataLostError extends CorruptImageError {
+  constructor(readonly what: string, where: { member?: string; offset?: number }, reason: string) {
+    super(`cannot read ${what}: ${reason}`, where, 'run strata scrub');
+  }
+}
+
+/** Reads one btree. Iteration is an explicit stack bounded by MAX_BTREE_DEPTH, never recursion. */
+export class Btree {
+  constructor(private readonly img: Image, readonly id: number) {}
+
+  get name(): string {
+    return BTREE_NAMES[this.id]!;
+  }
+
+  rootNode(): DecodedNode {
+    const root = this.img.fs.roots[this.id]!;
+    return this.img.readNode(root.pointers, { btreeId: this.id, level: root.level, checksum: root.checksum, seq: root.seq, min: POS_MIN, max: POS_MAX });
+  }
+
+  /** Keys with from <= position <= to, in order. */
+  *range(from: Pos = POS_MIN, to: Pos = POS_MAX): Generator<Key> {
+    for (const { node } of this.nodes(from, to, 0)) {
+      for (const k of node.keys) {
+        if (comparePos(k, from) < 0) continue;
+        if (comparePos(k, to) > 0) return;
+        yield k;
+      }
+    }
+  }
+
+  /** The key at exactly `p`, or undefined. */
+  get(p: Pos): Key | undefined {
+    for (const k of this.range(p, p)) return k;
+    return undefined;
+  }
+
+  /** The first key at or after `p`, or undefined. */
+  next(p: Pos): Key | undefined {
+    for (const k of this.range(p, POS_MAX)) return k;
+    return undefined;
+  }
+
+  /**
+   * Nodes overlapping [from, to] at `stopLevel` and above in depth-first order (interior nodes
+   * before their children when stopLevel is below them), each with its parent expectation.
+   */
+  *nodes(from: Pos = POS_MIN, to: Pos = POS_MAX, stopLevel = 0): Generator<{ node: DecodedNode; depth: number }> {
+    const root = this.rootNode();
+    if (root.level >= MAX_BTREE_DEPTH) throw new CorruptImageError(`btree ${this.name} claims depth ${root.level}`, { structure: `btree ${this.name} root` });
+    type Frame = { node: DecodedNode; index: number };
+    const stack: Frame[] = [{ node: root, index: 0 }];
+    yield { node: root, depth: 0 };
+    if (root.level === stopLevel) return;
+    // Position the root frame at the first child whose max >= from.
+    stack[0]!.index = firstChildAtOrAfter(root, from);
+    while (stack.length > 0) {
+      const frame = stack[stack.length - 1]!;
+      if (frame.index >= frame.node.keys.length) {
+        stack.pop();
+        continue;
+      }
+      const key = frame.node.keys[frame.index++]!;
+      const ptr = decodeBtreePointer(key.value);
+      const childMin = ptr.min;
+      if (comparePos(childMin, to) > 0) {
+        stack.length = 0;
+        return;
+      }
+      const child = this.img.readNode(ptr.pointers, {
+        btreeId: this.id, level: frame.node.level - 1, checksum: ptr.checksum, seq: ptr.seq, min: childMin, max: { inode: key.inode, offset: key.offset, snapshot: key.snapshot },
+      });
+      yield { node: child, depth: stack.length };
+      if (child.level > stopLevel) {
+        if (stack.length >= MAX_BTREE_DEPTH) throw new CorruptImageError(`btree ${this.name} deeper than ${MAX_BTREE_DEPTH}`, { structure: `btree ${this.name}` });
+        stack.push({ node: child, index: firstChildAtOrAfter(child, from) });
+      }
+    }
+  }
+}
+
+function firstChildAtOrAfter(node: DecodedNode, from: Pos): number {
+  let lo = 0;
+  let hi = node.keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (comparePos(node.keys[mid]!, from) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finding and opening members
+
+/** `a:b:c` -> member paths; discovery of unnamed members happens in openImage. */
+export function splitImageSpec(spec: string): string[] {
+  return spec.split(':').filter((p) => p.length > 0);
+}
+
+function openFd(p: string, writable: boolean): number {
+  try {
+    return fs.openSync(p, writable ? 'r+' : 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new OperationalError('ENOENT', `${p}: No such file or directory`);
+    if (code === 'EISDIR') throw new OperationalError('EISDIR', `${p}: is a directory, not an image member`);
+    if (code === 'EACCES' || code === 'EPERM') throw new OperationalError(code, `${p}: permission denied`);
+    throw new OperationalError(code ?? 'EIO', `${p}: cannot open (${code ?? String(err)})`);
+  }
+}
+
+/** Read the member uuid and fs uuid of a file that looks like a strata member, or undefined. */
+function peekIdentity(p: string): { fsUuid: Buffer; memberUuid: Buffer } | undefined {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(p, 'r');
+    const head = Buffer.alloc(96);
+    const tries = [SB_OFFSET, fs.fstatSync(fd).size - 65536];
+    for (const off of tries) {
+      if (off < 0) continue;
+      if (fs.readSync(fd, head, 0, head.length, off) === head.length && head.subarray(0, 8).equals(SB_MAGIC)) {
+        return { fsUuid: Buffer.from(head.subarray(48, 64)), memberUuid: Buffer.from(head.subarray(64, 80)) };
+      }
+    }
+    return undefined;
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+export async function openImage(spec: string, options: OpenOptions = {}): Promise<Image> {
+  const named = splitImageSpec(spec);
+  if (named.length === 0) throw new OperationalError('ENOENT', 'no image member named');
+  const checksums = await loadChecksummer();
+  const compressor = await loadCompressor();
+  const writable = options.writable ?? false;
+
+  // Open the named members and read their superblocks; the newest valid copy over all of them
+  // defines the filesystem.
+  const probes: Array<{ path: string; fd: number; copies: CopyResult[] }> = [];
+  try {
+    for (const p of named) {
+      const fd = openFd(p, writable);
+      const layer = new FileBlockLayer([{ path: p, fd }], false);
+      probes.push({ path: p, fd, copies: readSuperblockCopies(layer, 0, p, checksums.crc32c) });
+    }
+    let best: { probe: number; copy: CopyResult } | undefined;
+    probes.forEach((probe, i) => {
+      const c = bestCopy(probe.copies);
+      if (c && (!best || c.result!.fs.seq > best.copy.result!.fs.seq)) best = { probe: i, copy: c };
+    });
+    if (!best) {
+      const p = probes[0]!;
+      const magicless = p.copies.every((c) => c.error?.includes('bad magic') || c.error?.includes('too small'));
+      if (magicless) throw new OperationalError('NOT_STRATA', `${p.path}: not a strata image (no superblock at offset ${SB_OFFSET} or at the end)`);
+      throw new CorruptImageError(`no valid superblock: ${p.copies.map((c) => `copy ${c.copy}: ${c.error}`).join('; ')}`, { member: p.path }, 'run strata fsck -y');
+    }
+    const fsInfo = best.copy.result!.fs;
+    for (const probe of probes) {
+      const c = bestCopy(probe.copies);
+      if (c && !c.result!.fs.fsUuid.equals(fsInfo.fsUuid)) throw new OperationalError('FOREIGN_MEMBER', `${probe.path}: member of another filesystem`);
+    }
+
+    // Place each named member at its index and look for the others in the same folders.
+    const files: MemberFile[] = fsInfo.members.map(() => ({ path: '', fd: null }));
+    for (const probe of probes) {
+      const c = bestCopy(probe.copies);
+      let index = c?.result!.memberIndex;
+      if (index === undefined) {
+        const id = peekIdentity(probe.path);
+        index = id ? fsInfo.members.findIndex((m) => m.uuid.equals(id.memberUuid)) : -1;
+      }
+      if (index === undefined || index < 0) throw new CorruptImageError('no readable superblock names this member', { member: probe.path }, 'run strata fsck -y');
+      files[index] = { path: probe.path, fd: probe.fd };
+    }
+    const folders = [...new Set(named.map((p) => path.dirname(path.resolve(p))))];
+    const missing = () => files.some((f) => f.fd === null);
+    for (const folder of folders) {
+      if (!missing()) break;
+      let entries: string[] = [];
+      try {
+        entries = fs.readdirSync(folder);
+      } catch {
+        continue;
+      }
+      for (const name of entries.sort()) {
+        if (!missing()) break;
+        const p = path.join(folder, name);
+        if (files.some((f) => f.fd !== null && path.resolve(f.path) === p)) continue;
+        try {
+          if (!fs.statSync(p).isFile()) continue;
+        } catch {
+          continue;
+        }
+        const id = peekIdentity(p);
+        if (!id || !id.fsUuid.equals(fsInfo.fsUuid)) continue;
+        const index = fsInfo.members.findIndex((m) => m.uuid.equals(id.memberUuid));
+        if (index >= 0 && files[index]!.fd === null) files[index] = { path: p, fd: openFd(p, writable) };
+      }
+    }
+    files.forEach((f, i) => {
+      if (!f.path) f.path = `member ${i} (uuid ${fsInfo.members[i]!.uuid.toString('hex')})`;
+    });
+    if (missing() && !options.allowDegraded) {
+      const absent = files.map((f, i) => (f.fd === null ? i : -1)).filter((i) => i >= 0);
+      throw new OperationalError('MEMBER_MISSING', `image has ${files.length} members; member${absent.length > 1 ? 's' : ''} ${absent.join(', ')} not found next to ${named[0]}`, 'name every member joined with ":"');
+    }
+    const layer = new FileBlockLayer(files, writable);
+    const members: MemberStatus[] = files.map((f, i) => ({
+      index: i, path: f.path, present: f.fd !== null,
+      copies: f.fd === null ? [] : readSuperblockCopies(layer, i, f.path, checksums.crc32c),
+    }));
+    const img = new Image(fsInfo, layer, members, checksums, compressor, options);
+    for (const m of members) {
+      if (!m.present) img.damage({ kind: 'member', member: m.index, memberPath: m.path, offset: 0, structure: 'member file', reason: 'member missing', recovered: false });
+      for (const c of m.copies) {
+        if (c.error || (c.result && c.result.fs.seq !== fsInfo.seq)) {
+          img.damage({ kind: 'superblock', member: m.index, memberPath: m.path, offset: c.offset, structure: `superblock copy ${c.copy}`, reason: c.error ?? `stale copy (seq ${c.result!.fs.seq}, newest ${fsInfo.seq})`, recovered: true });
+        }
+      }
+    }
+    return img;
+  } catch (err) {
+    for (const p of probes) {
+      try {
+        fs.closeSync(p.fd);
+      } catch {
+        /* already owned by a layer */
+      }
+    }
+    throw err;
+  }
+}

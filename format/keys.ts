@@ -1,0 +1,471 @@
+// Keys and the operations table of every key type. A key is a position (inode, offset,
+// snapshot), compared as one number with inode most significant, plus a type and a raw value.
+// Each key type has one entry in KEY_OPS: decode (raw value -> typed), encode, validate
+// (returns a problem description or undefined), and toText for dump. Values are decoded only
+// after the raw size was checked, so a hostile value length never drives an allocation.
+import { FieldRangeError, formatUuid } from './codec.js';
+import {
+  AllocValue, BtreePointerValue, BUCKET_DATA_NAMES, DirentValue, ExtentValue, IndirectExtentValue, InodeValue, KEY_TYPE,
+  KeyType, MAX_EXTENT_SIZE, MAX_REPLICAS, NAME_MAX, Pointer, ReflinkPointerValue, StripeValue, XattrValue,
+} from './layout.js';
+
+export interface Pos {
+  inode: number;
+  offset: number;
+  snapshot: number;
+}
+
+export interface Key extends Pos {
+  type: KeyType;
+  /** raw value bytes exactly as on disk (without padding) */
+  value: Buffer;
+}
+
+export const POS_MIN: Pos = Object.freeze({ inode: 0, offset: 0, snapshot: 0 });
+export const POS_MAX: Pos = Object.freeze({ inode: Number.MAX_SAFE_INTEGER, offset: Number.MAX_SAFE_INTEGER, snapshot: 0xffffffff });
+
+export function comparePos(a: Pos, b: Pos): number {
+  return a.inode - b.inode || a.offset - b.offset || a.snapshot - b.snapshot;
+}
+
+export function pos(inode: number, offset = 0, snapshot = 0): Pos {
+  return { inode, offset, snapshot };
+}
+
+export function posToText(p: Pos): string {
+  if (p.inode === POS_MAX.inode && p.offset === POS_MAX.offset) return 'POS_MAX';
+  return `${p.inode}:${p.offset}:${p.snapshot}`;
+}
+
+/** The position just after `p`, for iterating "everything greater than p". */
+export function posSuccessor(p: Pos): Pos {
+  if (p.snapshot < 0xffffffff) return { inode: p.inode, offset: p.offset, snapshot: p.snapshot + 1 };
+  if (p.offset < Number.MAX_SAFE_INTEGER) return { inode: p.inode, offset: p.offset + 1, snapshot: 0 };
+  return { inode: p.inode + 1, offset: 0, snapshot: 0 };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Typed values
+
+export type Ptr = { member: number; generation: number; offset: number };
+
+export type DecodedInode = ReturnType<typeof InodeValue.decode>;
+
+export interface Dirent { target: number; dType: number; name: Buffer }
+export interface XattrEntry { name: Buffer; value: Buffer }
+
+export interface ExtentBody {
+  liveSize: number;
+  chunkOffset: number;
+  uncompressedSize: number;
+  storedSize: number;
+  checksum: bigint;
+  checksumType: number;
+  compression: number;
+  stripeId: number;
+  stripeBlock: number;
+  pointers: Ptr[];
+}
+
+export interface ReflinkPointer { liveSize: number; index: number }
+export interface IndirectExtent { refcount: number; body: ExtentBody }
+
+export interface Stripe {
+  algorithm: number;
+  dataBlocks: number;
+  parityBlocks: number;
+  checksumType: number;
+  checksumGranularityBits: number;
+  blockSize: number;
+  pointers: Ptr[];
+  /** checksums[block][chunk] */
+  checksums: bigint[][];
+}
+
+export interface AllocInfo { generation: number; dataType: number; usedBytes: number; stripeId: number }
+
+export interface BtreePointer {
+  level: number;
+  checksum: bigint;
+  seq: number;
+  min: Pos;
+  pointers: Ptr[];
+}
+
+/** A value that fails its structural checks; carries what and which field. */
+export class BadValueError extends Error {}
+
+function need(value: Buffer, size: number, what: string): void {
+  if (value.length < size) throw new BadValueError(`${what} value is ${value.length} bytes, needs at least ${size}`);
+}
+
+function decodePointers(value: Buffer, at: number, count: number, what: string): Ptr[] {
+  if (count < 1 || count > MAX_REPLICAS) throw new BadValueError(`${what} has ${count} pointers (1..${MAX_REPLICAS} allowed)`);
+  if (value.length !== at + count * Pointer.size) throw new BadValueError(`${what} value is ${value.length} bytes, ${count} pointers need ${at + count * Pointer.size}`);
+  const out: Ptr[] = [];
+  for (let i = 0; i < count; i++) {
+    const p = Pointer.decode(value, at + i * Pointer.size);
+    out.push({ member: p.member, generation: p.generation, offset: p.offset });
+  }
+  return out;
+}
+
+function encodePointers(ptrs: Ptr[], out: Buffer, at: number): void {
+  ptrs.forEach((p, i) => Pointer.encode({ member: p.member, flags: 0, reserved: 0, generation: p.generation, offset: p.offset }, out, at + i * Pointer.size));
+}
+
+export function decodeExtentBody(value: Buffer, at = 0): ExtentBody {
+  need(value, at + ExtentValue.size, 'extent');
+  const v = ExtentValue.decode(value, at);
+  return {
+    liveSize: v.live_size,
+    chunkOffset: v.chunk_offset,
+    uncompressedSize: v.uncompressed_size,
+    storedSize: v.stored_size,
+    checksum: v.checksum,
+    checksumType: v.checksum_type,
+    compression: v.compression,
+    stripeId: v.stripe_id,
+    stripeBlock: v.stripe_block,
+    pointers: decodePointers(value, at + ExtentValue.size, v.pointer_count, 'extent'),
+  };
+}
+
+export function encodeExtentBody(e: ExtentBody, prefix = 0): Buffer {
+  const out = Buffer.alloc(prefix + ExtentValue.size + e.pointers.length * Pointer.size);
+  ExtentValue.encode({
+    live_size: e.liveSize, chunk_offset: e.chunkOffset, uncompressed_size: e.uncompressedSize, stored_size: e.storedSize,
+    checksum: e.checksum, checksum_type: e.checksumType, compression: e.compression, pointer_count: e.pointers.length,
+    stripe_block: e.stripeBlock, reserved: 0, stripe_id: e.stripeId,
+  }, out, prefix);
+  encodePointers(e.pointers, out, prefix + ExtentValue.size);
+  return out;
+}
+
+function validateExtentBody(e: ExtentBody): string | undefined {
+  if (e.uncompressedSize === 0 || e.uncompressedSize > MAX_EXTENT_SIZE) return `uncompressed size ${e.uncompressedSize} outside 1..${MAX_EXTENT_SIZE}`;
+  if (e.liveSize === 0 || e.chunkOffset + e.liveSize > e.uncompressedSize) return `live range ${e.chunkOffset}+${e.liveSize} outside chunk of ${e.uncompressedSize}`;
+  if (e.storedSize === 0 || e.storedSize > MAX_EXTENT_SIZE) return `stored size ${e.storedSize} outside 1..${MAX_EXTENT_SIZE}`;
+  if (e.compression === 0 && e.storedSize !== e.uncompressedSize) return `uncompressed extent stores ${e.storedSize} bytes for ${e.uncompressedSize}`;
+  if (e.compression > 1) return `unknown compression ${e.compression}`;
+  if (e.checksumType > 2) return `unknown checksum type ${e.checksumType}`;
+  const members = new Set(e.pointers.map((p) => p.member));
+  if (members.size !== e.pointers.length) return 'two replicas on one member';
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operations table, one row per key type
+
+export interface KeyOps<T> {
+  name: string;
+  decode(value: Buffer): T;
+  encode(value: T): Buffer;
+  /** structural checks that need only the key itself; a description of the problem or undefined */
+  validate(key: Pos, value: T): string | undefined;
+  toText(value: T): string;
+}
+
+const inodeOps: KeyOps<DecodedInode> = {
+  name: 'inode',
+  decode(value) {
+    if (value.length !== InodeValue.size) throw new BadValueError(`inode value is ${value.length} bytes, expected ${InodeValue.size}`);
+    return InodeValue.decode(value);
+  },
+  encode: (v) => InodeValue.encode(v),
+  validate(key, v) {
+    if (key.offset !== 0 || key.snapshot !== 0) return 'inode key with nonzero offset';
+    if (v.atime_nsec > 999_999_999 || v.mtime_nsec > 999_999_999 || v.ctime_nsec > 999_999_999) return 'nanoseconds above 999999999';
+    return undefined;
+  },
+  toText: (v) => `mode ${v.mode.toString(8)} uid ${v.uid} gid ${v.gid} nlink ${v.nlink} size ${v.size} mtime ${v.mtime_sec}.${String(v.mtime_nsec).padStart(9, '0')}${v.parent ? ` parent ${v.parent}` : ''}`,
+};
+
+const direntOps: KeyOps<Dirent> = {
+  name: 'dirent',
+  decode(value) {
+    need(value, DirentValue.size, 'dirent');
+    const v = DirentValue.decode(value);
+    if (v.name_length === 0 || value.length !== DirentValue.size + v.name_length) throw new BadValueError(`dirent name length ${v.name_length} does not match value size ${value.length}`);
+    return { target: v.target, dType: v.d_type, name: Buffer.from(value.subarray(DirentValue.size)) };
+  },
+  encode(d) {
+    const out = Buffer.alloc(DirentValue.size + d.name.length);
+    DirentValue.encode({ target: d.target, d_type: d.dType, name_length: d.name.length, reserved: Buffer.alloc(0) }, out);
+    d.name.copy(out, DirentValue.size);
+    return out;
+  },
+  validate(key, d) {
+    if (d.name.length > NAME_MAX) return `name of ${d.name.length} bytes`;
+    if (d.name.includes(0x2f) || d.name.includes(0)) return 'name contains "/" or NUL';
+    if ((d.name.length === 1 && d.name[0] === 0x2e) || (d.name.length === 2 && d.name[0] === 0x2e && d.name[1] === 0x2e)) return 'name is "." or ".."';
+    if (d.target === 0) return 'dirent to inode 0';
+    if (key.snapshot !== 0) return 'nonzero snapshot';
+    return undefined;
+  },
+  toText: (d) => `${escapeName(d.name)} -> ${d.target} (type ${d.dType})`,
+};
+
+const xattrOps: KeyOps<XattrEntry> = {
+  name: 'xattr',
+  decode(value) {
+    need(value, XattrValue.size, 'xattr');
+    const v = XattrValue.decode(value);
+    if (v.name_length === 0 || value.length !== XattrValue.size + v.name_length + v.value_length) throw new BadValueError(`xattr lengths ${v.name_length}+${v.value_length} do not match value size ${value.length}`);
+    const nameEnd = XattrValue.size + v.name_length;
+    return { name: Buffer.from(value.subarray(XattrValue.size, nameEnd)), value: Buffer.from(value.subarray(nameEnd)) };
+  },
+  encode(x) {
+    const out = Buffer.alloc(XattrValue.size + x.name.length + x.value.length);
+    XattrValue.encode({ name_length: x.name.length, reserved: 0, value_length: x.value.length, reserved1: 0 }, out);
+    x.name.copy(out, XattrValue.size);
+    x.value.copy(out, XattrValue.size + x.name.length);
+    return out;
+  },
+  validate(_key, x) {
+    if (x.name.includes(0)) return 'xattr name contains NUL';
+    if (!/^(user|trusted|security|system)\./.test(x.name.toString('latin1'))) return `xattr name ${escapeName(x.name)} has no known namespace`;
+    return undefined;
+  },
+  toText: (x) => `${escapeName(x.name)} = ${x.value.length} bytes`,
+};
+
+const extentOps: KeyOps<ExtentBody> = {
+  name: 'extent',
+  decode: (value) => decodeExtentBody(value),
+  encode: (e) => encodeExtentBody(e),
+  validate(key, e) {
+    if (e.liveSize > key.offset) return `extent of ${e.liveSize} bytes ends at ${key.offset}`;
+    return validateExtentBody(e);
+  },
+  toText: (e) => `${e.liveSize} bytes, chunk ${e.chunkOffset}+${e.liveSize}/${e.uncompressedSize}, stored ${e.storedSize}${e.compression ? ' zstd' : ''}, csum ${e.checksum.toString(16)}, ${e.pointers.map((p) => `m${p.member}@${p.offset}g${p.generation}`).join(' ')}${e.stripeId ? ` stripe ${e.stripeId}/${e.stripeBlock}` : ''}`,
+};
+
+const inlineOps: KeyOps<Buffer> = {
+  name: 'inlineData',
+  decode: (value) => value,
+  encode: (value) => value,
+  validate(key, value) {
+    if (value.length === 0) return 'empty inline extent';
+    if (value.length > key.offset) return `inline extent of ${value.length} bytes ends at ${key.offset}`;
+    return undefined;
+  },
+  toText: (v) => `${v.length} bytes inline`,
+};
+
+const reflinkPointerOps: KeyOps<ReflinkPointer> = {
+  name: 'reflinkPointer',
+  decode(value) {
+    if (value.length !== ReflinkPointerValue.size) throw new BadValueError(`reflink pointer value is ${value.length} bytes`);
+    const v = ReflinkPointerValue.decode(value);
+    return { liveSize: v.live_size, index: v.index };
+  },
+  encode: (r) => ReflinkPointerValue.encode({ live_size: r.liveSize, reserved: 0, index: r.index }),
+  validate(key, r) {
+    if (r.liveSize === 0 || r.liveSize > key.offset) return `reflink pointer of ${r.liveSize} bytes ends at ${key.offset}`;
+    return undefined;
+  },
+  toText: (r) => `${r.liveSize} bytes -> reflink ${r.index}`,
+};
+
+const indirectExtentOps: KeyOps<IndirectExtent> = {
+  name: 'indirectExtent',
+  decode(value) {
+    need(value, IndirectExtentValue.size, 'indirect extent');
+    return { refcount: IndirectExtentValue.decode(value).refcount, body: decodeExtentBody(value, IndirectExtentValue.size) };
+  },
+  encode(r) {
+    const out = encodeExtentBody(r.body, IndirectExtentValue.size);
+    IndirectExtentValue.encode({ refcount: r.refcount }, out);
+    return out;
+  },
+  validate(key, r) {
+    if (key.inode !== 0) return 'indirect extent outside inode 0';
+    if (r.refcount === 0) return 'indirect extent with refcount 0';
+    return validateExtentBody(r.body);
+  },
+  toText: (r) => `refcount ${r.refcount}, ${extentOps.toText(r.body)}`,
+};
+
+const stripeOps: KeyOps<Stripe> = {
+  name: 'stripe',
+  decode(value) {
+    need(value, StripeValue.size, 'stripe');
+    const v = StripeValue.decode(value);
+    const blocks = v.data_blocks + v.parity_blocks;
+    if (v.data_blocks < 1 || v.data_blocks > 16 || v.parity_blocks < 1 || v.parity_blocks > 4) throw new BadValueError(`stripe shape ${v.data_blocks}+${v.parity_blocks}`);
+    if (v.checksum_granularity_bits < 9 || v.checksum_granularity_bits > 26 || v.block_size === 0 || v.block_size % (1 << v.checksum_granularity_bits) !== 0) {
+      throw new BadValueError(`stripe block size ${v.block_size} with granularity 2^${v.checksum_granularity_bits}`);
+    }
+    const chunks = v.block_size >> v.checksum_granularity_bits;
+    if (chunks > 4096) throw new BadValueError(`stripe has ${chunks} checksum chunks per block`);
+    const ptrEnd = StripeValue.size + blocks * Pointer.size;
+    if (value.length !== ptrEnd + blocks * chunks * 8) throw new BadValueError(`stripe value is ${value.length} bytes, expected ${ptrEnd + blocks * chunks * 8}`);
+    const pointers: Ptr[] = [];
+    for (let i = 0; i < blocks; i++) {
+      const p = Pointer.decode(value, StripeValue.size + i * Pointer.size);
+      pointers.push({ member: p.member, generation: p.generation, offset: p.offset });
+    }
+    const checksums: bigint[][] = [];
+    for (let b = 0; b < blocks; b++) {
+      const row: bigint[] = [];
+      for (let c = 0; c < chunks; c++) row.push(value.readBigUInt64LE(ptrEnd + (b * chunks + c) * 8));
+      checksums.push(row);
+    }
+    return {
+      algorithm: v.algorithm, dataBlocks: v.data_blocks, parityBlocks: v.parity_blocks, checksumType: v.checksum_type,
+      checksumGranularityBits: v.checksum_granularity_bits, blockSize: v.block_size, pointers, checksums,
+    };
+  },
+  encode(s) {
+    const blocks = s.dataBlocks + s.parityBlocks;
+    const chunks = s.blockSize >> s.checksumGranularityBits;
+    const ptrEnd = StripeValue.size + blocks * Pointer.size;
+    const out = Buffer.alloc(ptrEnd + blocks * chunks * 8);
+    StripeValue.encode({
+      algorithm: s.algorithm, data_blocks: s.dataBlocks, parity_blocks: s.parityBlocks, checksum_type: s.checksumType,
+      checksum_granularity_bits: s.checksumGranularityBits, reserved: Buffer.alloc(0), block_size: s.blockSize, reserved1: 0,
+    }, out);
+    encodePointers(s.pointers, out, StripeValue.size);
+    s.checksums.forEach((row, b) => row.forEach((c, i) => out.writeBigUInt64LE(c, ptrEnd + (b * chunks + i) * 8)));
+    return out;
+  },
+  validate(key, s) {
+    if (key.inode !== 0 || key.offset === 0) return 'stripe key outside (0, id >= 1)';
+    if (s.algorithm !== 1) return `unknown stripe algorithm ${s.algorithm}`;
+    if (new Set(s.pointers.map((p) => p.member)).size !== s.pointers.length) return 'two blocks of one stripe on one member';
+    return undefined;
+  },
+  toText: (s) => `${s.dataBlocks}+${s.parityBlocks} blocks of ${s.blockSize}: ${s.pointers.map((p) => `m${p.member}@${p.offset}`).join(' ')}`,
+};
+
+const allocOps: KeyOps<AllocInfo> = {
+  name: 'alloc',
+  decode(value) {
+    if (value.length !== AllocValue.size) throw new BadValueError(`alloc value is ${value.length} bytes`);
+    const v = AllocValue.decode(value);
+    return { generation: v.generation, dataType: v.data_type, usedBytes: v.used_bytes, stripeId: v.stripe_id };
+  },
+  encode: (a) => AllocValue.encode({ generation: a.generation, data_type: a.dataType, reserved: Buffer.alloc(0), used_bytes: a.usedBytes, reserved1: 0, stripe_id: a.stripeId }),
+  validate(_key, a) {
+    if (!(a.dataType in BUCKET_DATA_NAMES)) return `unknown bucket data type ${a.dataType}`;
+    return undefined;
+  },
+  toText: (a) => `gen ${a.generation} ${BUCKET_DATA_NAMES[a.dataType] ?? a.dataType} used ${a.usedBytes}${a.stripeId ? ` stripe ${a.stripeId}` : ''}`,
+};
+
+export function decodeBtreePointer(value: Buffer): BtreePointer {
+  need(value, BtreePointerValue.size, 'btree pointer');
+  const v = BtreePointerValue.decode(value);
+  return {
+    level: v.level, checksum: v.checksum, seq: v.seq,
+    min: { inode: v.min_inode, offset: v.min_offset, snapshot: v.min_snapshot },
+    pointers: decodePointers(value, BtreePointerValue.size, v.pointer_count, 'btree pointer'),
+  };
+}
+
+export function encodeBtreePointer(b: BtreePointer): Buffer {
+  const out = Buffer.alloc(BtreePointerValue.size + b.pointers.length * Pointer.size);
+  BtreePointerValue.encode({
+    level: b.level, pointer_count: b.pointers.length, reserved: Buffer.alloc(0), checksum: b.checksum, seq: b.seq,
+    min_inode: b.min.inode, min_offset: b.min.offset, min_snapshot: b.min.snapshot, reserved1: 0,
+  }, out);
+  encodePointers(b.pointers, out, BtreePointerValue.size);
+  return out;
+}
+
+const btreePointerOps: KeyOps<BtreePointer> = {
+  name: 'btreePointer',
+  decode: decodeBtreePointer,
+  encode: encodeBtreePointer,
+  validate(key, b) {
+    if (comparePos(b.min, key) > 0) return `child min ${posToText(b.min)} above its max ${posToText(key)}`;
+    return undefined;
+  },
+  toText: (b) => `level ${b.level} min ${posToText(b.min)} seq ${b.seq} csum ${b.checksum.toString(16)} ${b.pointers.map((p) => `m${p.member}@${p.offset}g${p.generation}`).join(' ')}`,
+};
+
+const deletedOps: KeyOps<Buffer> = {
+  name: 'deleted',
+  decode: (value) => value,
+  encode: (value) => value,
+  validate: (_key, value) => (value.length ? 'deletion key with a value' : undefined),
+  toText: () => 'deleted',
+};
+
+/** Every key type's operations, indexed by persistent type id; the compiler checks each row is complete. */
+export const KEY_OPS: { [K in KeyType]: KeyOps<unknown> } = {
+  [KEY_TYPE.deleted]: deletedOps as KeyOps<unknown>,
+  [KEY_TYPE.inode]: inodeOps as KeyOps<unknown>,
+  [KEY_TYPE.dirent]: direntOps as KeyOps<unknown>,
+  [KEY_TYPE.xattr]: xattrOps as KeyOps<unknown>,
+  [KEY_TYPE.extent]: extentOps as KeyOps<unknown>,
+  [KEY_TYPE.inlineData]: inlineOps as KeyOps<unknown>,
+  [KEY_TYPE.reflinkPointer]: reflinkPointerOps as KeyOps<unknown>,
+  [KEY_TYPE.indirectExtent]: indirectExtentOps as KeyOps<unknown>,
+  [KEY_TYPE.stripe]: stripeOps as KeyOps<unknown>,
+  [KEY_TYPE.alloc]: allocOps as KeyOps<unknown>,
+  [KEY_TYPE.btreePointer]: btreePointerOps as KeyOps<unknown>,
+};
+
+export const ops = {
+  inode: inodeOps,
+  dirent: direntOps,
+  xattr: xattrOps,
+  extent: extentOps,
+  inlineData: inlineOps,
+  reflinkPointer: reflinkPointerOps,
+  indirectExtent: indirectExtentOps,
+  stripe: stripeOps,
+  alloc: allocOps,
+  btreePointer: btreePointerOps,
+};
+
+/** Decode and validate a key's value; returns the problem text instead of throwing. */
+export function checkKey(key: Key): string | undefined {
+  const table = KEY_OPS[key.type];
+  if (!table) return `unknown key type ${key.type}`;
+  try {
+    return table.validate(key, table.decode(key.value));
+  } catch (err) {
+    if (err instanceof BadValueError || err instanceof FieldRangeError || err instanceof RangeError) return err.message;
+    throw err;
+  }
+}
+
+/** A name printable on one line: printable ASCII kept, every other byte as \xNN. */
+export function escapeName(name: Buffer): string {
+  let out = '';
+  for (const b of name) out += b >= 0x21 && b <= 0x7e && b !== 0x5c ? String.fromCharCode(b) : b === 0x20 ? ' ' : `\\x${b.toString(16).padStart(2, '0')}`;
+  return out;
+}
+
+/**
+ * 52-bit hash of a name for dirent and xattr positions. Two independent 32-bit lanes of
+ * FNV-1a style mixing with a murmur finalizer; 0 and 1 are never returned so positions
+ * 0 and 1 stay free. Collisions are resolved by the writer taking the next free offset.
+ */
+export function nameHash(name: Buffer): number {
+  let a = 0x811c9dc5;
+  let b = 0x9747b28c;
+  for (let i = 0; i < name.length; i++) {
+    a = Math.imul(a ^ name[i]!, 0x01000193);
+    b = Math.imul(b ^ name[i]!, 0x5bd1e995);
+    b ^= b >>> 15;
+  }
+  a = fmix32(a);
+  b = fmix32(b ^ name.length);
+  const h = (a >>> 0) * 2 ** 20 + (b >>> 12);
+  return h < 2 ? h + 2 : h;
+}
+
+function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+export { formatUuid };
