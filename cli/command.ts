@@ -1,22 +1,28 @@
-// The contract between the dispatcher (bin/, cli/) and one subcommand (commands/<name>.ts).
-// A command module is thin: it declares its arguments and options, and its `run` makes one
-// library call, prints through `io`, and returns an exit code. It never calls process.exit.
+// The contract between the dispatcher (cli/main.ts) and one subcommand (commands/<name>.ts).
+// A command module is thin: it declares its arguments and options, and its handler makes one
+// library call, prints through `ctx.out`, and returns an exit code. It never calls
+// process.exit. Command modules import heavy code lazily inside handlers, so `strata --help`
+// loads none of it.
 import type { Command } from 'commander';
-import type { ExitCode } from '../format/errors.js';
 import type { Output } from './output.js';
+
+export interface RunContext {
+  out: Output;
+  /** aborted on SIGINT/SIGTERM; long work checks it and stops cleanly (exit 32) */
+  signal: AbortSignal;
+  env: NodeJS.ProcessEnv;
+}
+
+/** Wraps a handler into a commander action: builds the context, maps errors to exit codes. */
+export type Act = (json: boolean, handler: (ctx: RunContext) => Promise<number>) => Promise<void>;
 
 export interface CommandSpec {
   /** subcommand name as typed: "mkfs", "dump", "fsck" ... */
   name: string;
   /** one line for `strata --help` */
   summary: string;
-  /** an example invocation shown in `strata <name> --help` */
+  /** example invocations shown in `strata <name> --help` */
   examples: string[];
-  /** declare arguments, options and (for dump) sub-subcommands on the commander object */
-  configure(cmd: Command): void;
-  /**
-   * Run with what commander parsed: positional args, then the options object.
-   * Returns the exit code. Throw StrataError subclasses for failures; the dispatcher maps them.
-   */
-  run(args: string[], options: Record<string, unknown>, out: Output): Promise<ExitCode | number>;
+  /** declare arguments, options and actions (sub-subcommands for dump) */
+  configure(cmd: Command, act: Act): void;
 }

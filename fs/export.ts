@@ -1,0 +1,313 @@
+// Getting files out of an image: `dump extract` into a host folder and `dump tar` as a stream.
+// Both walk the image tree the same way (depth-first, names sorted by bytes, explicit stack,
+// each directory inode visited once) and refuse names that could address anything outside the
+// destination. Extraction never follows a symlink while writing: every parent it writes into
+// is a directory it made itself, and every file is created with O_EXCL | O_NOFOLLOW.
+import fs from 'node:fs';
+import net from 'node:net';
+import { ImagePathError } from '../format/errors.js';
+import { escapeName, type DecodedInode } from '../format/keys.js';
+import { openHost, displayPath } from '../host/index.js';
+import { TarWriter } from './tar/writer.js';
+import { KIND_TO_IFMT, S_IFMT, type EntryKind, type SourceEntry } from './entry.js';
+import { FsReader, S_IFDIR } from './reader.js';
+
+export interface TreeItem {
+  /** path relative to the walk's start, raw bytes, '' for the start itself */
+  rel: Buffer;
+  inum: number;
+  inode: DecodedInode;
+  kind: Exclude<EntryKind, 'hardlink'>;
+  /** for a later name of an inode already visited (nlink > 1): the first path */
+  hardlinkOf?: Buffer;
+}
+
+export interface WalkHooks {
+  onWarning?: (message: string) => void;
+  signal?: AbortSignal;
+}
+
+const MAX_DEPTH = 4096;
+
+export function kindOf(mode: number): Exclude<EntryKind, 'hardlink'> | undefined {
+  const ifmt = mode & S_IFMT;
+  for (const [k, v] of Object.entries(KIND_TO_IFMT)) if (v === ifmt) return k as Exclude<EntryKind, 'hardlink'>;
+  return undefined;
+}
+
+/** A name that is safe to create inside a directory: not empty, ".", "..", no "/" or NUL. */
+export function unsafeNameReason(name: Buffer): string | undefined {
+  if (name.length === 0) return 'empty name';
+  if (name.includes(0x2f)) return 'name contains "/"';
+  if (name.includes(0)) return 'name contains NUL';
+  if (name.equals(Buffer.from('.')) || name.equals(Buffer.from('..'))) return `name is "${name.toString()}"`;
+  if (name.length > 255) return 'name longer than 255 bytes';
+  return undefined;
+}
+
+/** Walk the image tree under `path`, yielding every entry once, parents before children. */
+export function* walkImage(reader: FsReader, path: string, hooks: WalkHooks = {}): Generator<TreeItem> {
+  const start = reader.lookup(path);
+  const startKind = kindOf(start.inode.mode);
+  if (!startKind) throw new ImagePathError(path, 'EINVAL', `${path}: unknown file type`);
+  yield { rel: Buffer.alloc(0), inum: start.inum, inode: start.inode, kind: startKind };
+  if (startKind !== 'dir') return;
+  const visitedDirs = new Set<number>([start.inum]);
+  const firstPath = new Map<number, Buffer>();
+  const stack: Array<{ dir: number; rel: Buffer; depth: number }> = [{ dir: start.inum, rel: Buffer.alloc(0), depth: 0 }];
+  while (stack.length) {
+    if (hooks.signal?.aborted) return;
+    const { dir, rel, depth } = stack.pop()!;
+    const seenNames = new Set<string>();
+    const subdirs: Array<{ dir: number; rel: Buffer; depth: number }> = [];
+    for (const d of reader.readdir(dir)) {
+      const shown = `${displayRel(rel)}/${escapeName(d.name)}`;
+      const unsafe = unsafeNameReason(d.name);
+      if (unsafe) {
+        hooks.onWarning?.(`skipped ${shown}: ${unsafe}`);
+        continue;
+      }
+      const key = d.name.toString('latin1');
+      if (seenNames.has(key)) {
+        hooks.onWarning?.(`skipped ${shown}: duplicate name in its directory`);
+        continue;
+      }
+      seenNames.add(key);
+      const inode = reader.inode(d.target);
+      if (!inode) {
+        hooks.onWarning?.(`skipped ${shown}: inode ${d.target} is missing`);
+        continue;
+      }
+      const kind = kindOf(inode.mode);
+      if (!kind) {
+        hooks.onWarning?.(`skipped ${shown}: unknown file type`);
+        continue;
+      }
+      const childRel = rel.length ? Buffer.concat([rel, Buffer.from('/'), d.name]) : Buffer.from(d.name);
+      if (kind === 'dir') {
+        if (visitedDirs.has(d.target)) {
+          hooks.onWarning?.(`skipped ${shown}: directory already visited (loop or second name)`);
+          continue;
+        }
+        if (depth + 1 > MAX_DEPTH) {
+          hooks.onWarning?.(`skipped ${shown}: deeper than ${MAX_DEPTH} levels`);
+          continue;
+        }
+        visitedDirs.add(d.target);
+        yield { rel: childRel, inum: d.target, inode, kind };
+        subdirs.push({ dir: d.target, rel: childRel, depth: depth + 1 });
+        continue;
+      }
+      const first = inode.nlink > 1 ? firstPath.get(d.target) : undefined;
+      if (first) {
+        yield { rel: childRel, inum: d.target, inode, kind, hardlinkOf: first };
+        continue;
+      }
+      if (inode.nlink > 1) firstPath.set(d.target, childRel);
+      yield { rel: childRel, inum: d.target, inode, kind };
+    }
+    for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i]!);
+  }
+}
+
+function displayRel(rel: Buffer): string {
+  return rel.length ? `/${escapeName(rel)}` : '';
+}
+
+export function toSourceEntry(item: TreeItem, reader: FsReader, xattrs = true): SourceEntry {
+  const i = item.inode;
+  const entry: SourceEntry = {
+    path: item.rel,
+    kind: item.hardlinkOf ? 'hardlink' : item.kind,
+    perm: i.mode & 0o7777,
+    uid: i.uid,
+    gid: i.gid,
+    size: item.kind === 'file' && !item.hardlinkOf ? i.size : 0,
+    atime: { sec: i.atime_sec, nsec: i.atime_nsec },
+    mtime: { sec: i.mtime_sec, nsec: i.mtime_nsec },
+    ctime: { sec: i.ctime_sec, nsec: i.ctime_nsec },
+    xattrs: xattrs ? reader.xattrs(item.inum) : [],
+  };
+  if (item.hardlinkOf) entry.linkTarget = item.hardlinkOf;
+  if (item.kind === 'symlink') entry.linkTarget = reader.readAll(item.inum, i.size, `symlink /${escapeName(item.rel)}`);
+  if (item.kind === 'char' || item.kind === 'block') {
+    entry.rdevMajor = i.rdev_major;
+    entry.rdevMinor = i.rdev_minor;
+  }
+  return entry;
+}
+
+// ---------------------------------------------------------------------------------------------
+// dump extract
+
+export interface ExtractOptions extends WalkHooks {
+  /** restore owners, setuid/setgid bits and device nodes (default: when running as root) */
+  privileged?: boolean;
+  onProgress?: (files: number, bytes: number) => void;
+}
+
+export interface ExtractResult {
+  files: number;
+  directories: number;
+  bytes: number;
+  skipped: number;
+}
+
+const O_NOFOLLOW = fs.constants.O_NOFOLLOW;
+const HOLE_CHUNK = 1 << 20;
+const zeroChunk = Buffer.alloc(HOLE_CHUNK);
+
+/** Remove whatever is at `p` unless it is a directory we may reuse; never follows symlinks. */
+function clearPath(p: Buffer, keepDirectory: boolean): boolean {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(p);
+  } catch {
+    return false;
+  }
+  if (st.isDirectory()) {
+    if (keepDirectory) return true;
+    fs.rmSync(p, { recursive: true, force: true });
+    return false;
+  }
+  fs.unlinkSync(p);
+  return false;
+}
+
+export async function extract(reader: FsReader, imagePath: string, dest: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
+  const privileged = opts.privileged ?? process.getuid?.() === 0;
+  const destBuf = Buffer.from(dest);
+  const result: ExtractResult = { files: 0, directories: 0, bytes: 0, skipped: 0 };
+  const warn = (m: string) => {
+    result.skipped++;
+    opts.onWarning?.(m);
+  };
+  const host = await openHost();
+  const metadata: Array<{ path: Buffer; item: TreeItem; entry: SourceEntry }> = [];
+  try {
+    const caps = await host.probe();
+    for (const item of walkImage(reader, imagePath, { onWarning: warn, signal: opts.signal })) {
+      const target = item.rel.length ? Buffer.concat([destBuf, Buffer.from('/'), item.rel]) : destBuf;
+      const entry = toSourceEntry(item, reader, caps.xattrs);
+      if (item.kind === 'dir') {
+        if (item.rel.length === 0) fs.mkdirSync(target, { recursive: true });
+        else if (!clearPath(target, true)) fs.mkdirSync(target, { mode: 0o700 });
+        result.directories++;
+        metadata.push({ path: target, item, entry });
+        continue;
+      }
+      clearPath(target, false);
+      if (item.hardlinkOf) {
+        fs.linkSync(Buffer.concat([destBuf, Buffer.from('/'), item.hardlinkOf]), target);
+        continue;
+      }
+      switch (item.kind) {
+        case 'file': {
+          const fd = fs.openSync(target, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW, 0o600);
+          try {
+            for (const piece of reader.pieces(item.inum, item.inode.size, `/${escapeName(item.rel)}`)) {
+              if ('data' in piece) {
+                let done = 0;
+                while (done < piece.data.length) done += fs.writeSync(fd, piece.data, done, piece.data.length - done, piece.offset + done);
+              }
+            }
+            fs.ftruncateSync(fd, item.inode.size);
+          } finally {
+            fs.closeSync(fd);
+          }
+          result.files++;
+          result.bytes += item.inode.size;
+          break;
+        }
+        case 'symlink':
+          fs.symlinkSync(entry.linkTarget!, target);
+          break;
+        case 'fifo':
+          await host.mkfifo(target, 0o600);
+          break;
+        case 'char':
+        case 'block':
+          if (!privileged) {
+            warn(`skipped device /${escapeName(item.rel)}: device nodes are restored only when running as root`);
+            continue;
+          }
+          await host.mknod(target, item.kind, 0o600, item.inode.rdev_major, item.inode.rdev_minor);
+          break;
+        case 'socket':
+          await makeSocketFile(target);
+          break;
+      }
+      metadata.push({ path: target, item, entry });
+      if ((metadata.length & 1023) === 0) opts.onProgress?.(result.files, result.bytes);
+    }
+    // Metadata last, so writing content never changes a time already set and a read-only mode
+    // never blocks a later write.
+    for (const { path: p, item, entry } of metadata) {
+      if (item.kind === 'symlink') {
+        if (privileged) fs.lchownSync(p, entry.uid, entry.gid);
+        continue;
+      }
+      let perm = entry.perm;
+      if (privileged) fs.chownSync(p, entry.uid, entry.gid);
+      else perm &= ~0o6000;
+      fs.chmodSync(p, perm);
+    }
+    if (caps.xattrs) {
+      const withXattrs = metadata.filter((m) => m.entry.xattrs.length > 0);
+      const errors = await host.writeXattrs(withXattrs.map((m) => ({ path: m.path, xattrs: m.entry.xattrs })));
+      errors.forEach((e, i) => e && opts.onWarning?.(`xattrs of ${displayPath(withXattrs[i]!.path)} not restored: ${e.message}`));
+    } else if (metadata.some((m) => m.entry.xattrs.length)) {
+      opts.onWarning?.(`extended attributes not restored: ${caps.reason ?? 'unsupported on this host'}`);
+    }
+    const timeErrors = await host.setTimes(metadata.slice().reverse().map((m) => ({ path: m.path, atime: m.entry.atime, mtime: m.entry.mtime })));
+    timeErrors.forEach((e, i) => e && opts.onWarning?.(`times not restored: ${e.message}`));
+  } finally {
+    await host.close();
+  }
+  return result;
+}
+
+function makeSocketFile(target: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(target.toString(), () => {
+      // Close without removing the socket file: it is the entry being restored.
+      (server as unknown as { _handle: { close(): void } | null })._handle?.close();
+      resolve();
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// dump tar
+
+export async function writeTar(reader: FsReader, imagePath: string, sink: (chunk: Buffer) => Promise<void> | void, hooks: WalkHooks = {}): Promise<number> {
+  const writer = new TarWriter(sink);
+  let count = 0;
+  for (const item of walkImage(reader, imagePath, hooks)) {
+    const entry = toSourceEntry(item, reader);
+    // The start of the walk is the archive's "./" (a directory) or the file under its own name.
+    if (item.rel.length === 0 && item.kind !== 'dir') entry.path = Buffer.from(imagePath.split('/').filter(Boolean).pop() ?? 'file');
+    if (item.kind === 'socket') {
+      hooks.onWarning?.(`skipped socket /${escapeName(item.rel)}: tar cannot hold sockets`);
+      continue;
+    }
+    if (item.kind === 'file' && !item.hardlinkOf) {
+      const pieces = reader.pieces(item.inum, item.inode.size, `/${escapeName(item.rel)}`);
+      await writer.addEntry(entry, (function* () {
+        for (const p of pieces) {
+          if ('data' in p) yield p.data;
+          else for (let left = p.hole; left > 0; left -= HOLE_CHUNK) yield zeroChunk.subarray(0, Math.min(left, HOLE_CHUNK));
+        }
+      })());
+    } else {
+      await writer.addEntry(entry);
+    }
+    count++;
+  }
+  await writer.end();
+  return count;
+}
+
+export { S_IFDIR };
