@@ -74,6 +74,7 @@ export const mkfsCommand: CommandSpec = {
             members, size, replicas, metadataReplicas, compression: compName === 'zstd' ? 1 : 0, compressionLevel,
             dataChecksum, metadataChecksum: dataChecksum === 2 ? 2 : 1, blockSize, bucketSize, nodeSize, label, uuid,
             force: Boolean(flags.force), now: sourceDateEpoch(ctx.env),
+            clampTime: ctx.env.SOURCE_DATE_EPOCH ? sourceDateEpoch(ctx.env) : undefined,
           },
           async (builder, hooks) => {
             if (kind === 'dir') await populateFromDirectory(builder, source!, hooks);

@@ -9,7 +9,7 @@ import { BucketSpace } from '../format/alloc.js';
 import { buildBtree, type BuildContext } from '../format/btree/build.js';
 import { loadChecksummer, type Checksummer } from '../format/checksum.js';
 import { COMPRESSION, loadCompressor, type Compressor } from '../format/compress.js';
-import { InterruptedError, OperationalError, UsageError } from '../format/errors.js';
+import { InterruptedError, OperationalError, StrataError, UsageError } from '../format/errors.js';
 import { FileBlockLayer, type BlockLayer } from '../format/io.js';
 import { type Key, type Ptr, nameHash, ops } from '../format/keys.js';
 import {
@@ -38,6 +38,12 @@ export interface MkfsOptions {
   force: boolean;
   /** creation time and the time of directories a tar archive implies; SOURCE_DATE_EPOCH */
   now: number;
+  /**
+   * SOURCE_DATE_EPOCH when set: every timestamp newer than it is clamped to it (the
+   * reproducible-builds convention), so reading the source, which moves atimes, or touching
+   * it later, does not change the image.
+   */
+  clampTime?: number;
 }
 
 export interface MkfsProgress {
@@ -436,7 +442,12 @@ export class ImageBuilder {
     this.combiner.flush();
     const inodeKeys: Key[] = [];
     const dropped = new Set<number>();
+    const clampAt = this.opts.clampTime;
+    const clamp = (t: Timespec): Timespec => (clampAt !== undefined && (t.sec > clampAt || (t.sec === clampAt && t.nsec > 0)) ? { sec: clampAt, nsec: 0 } : t);
     for (const rec of [...this.inodes.values()].sort((a, b) => a.inum - b.inum)) {
+      rec.atime = clamp(rec.atime);
+      rec.mtime = clamp(rec.mtime);
+      rec.ctime = clamp(rec.ctime);
       if (rec.dropped) {
         dropped.add(rec.inum);
         continue;
@@ -605,7 +616,7 @@ export function prepareMembers(opts: MkfsOptions): PreparedMembers {
       exists = true;
       if (st.isFile() && st.size > 0 && !opts.force) throw new UsageError(`${p}: file exists and is not empty`, 'add --force to overwrite it');
     } catch (err) {
-      if (!(err as NodeJS.ErrnoException).code) throw err;
+      if (err instanceof StrataError || !(err as NodeJS.ErrnoException).code) throw err;
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new OperationalError('EIO', `${p}: ${(err as NodeJS.ErrnoException).code}`);
     }
     let fd: number;
@@ -692,7 +703,7 @@ export async function runMkfs(opts: MkfsOptions, populate: (b: ImageBuilder, hoo
     const members: MemberInfo[] = opts.members.map((_, i) => {
       const bucketCount = space.finalBucketCount(i, freeRoom);
       return {
-        uuid: deriveMemberUuid(uuid, i, opts.uuid !== undefined), size: bucketCount * opts.bucketSize + SB_TAIL, bucketCount,
+        uuid: deriveMemberUuid(uuid, i, opts.uuid !== undefined), size: opts.size ?? bucketCount * opts.bucketSize + SB_TAIL, bucketCount,
         journalBucket: journalFirst[i]!, journalBuckets, state: MEMBER_STATE.active,
       };
     });

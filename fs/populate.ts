@@ -9,6 +9,16 @@ import { sourceError, walkDirectory } from './source-dir.js';
 import { readTar } from './tar/reader.js';
 import { openArchiveStream } from './tar/decompress.js';
 
+/** Open a source file without moving its atime (allowed for its owner and for root). */
+function openNoAtime(p: Buffer): number {
+  try {
+    return fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NOATIME);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
+    return fs.openSync(p, fs.constants.O_RDONLY);
+  }
+}
+
 /** Give signal handlers and progress output a chance to run during long synchronous work. */
 const breathe = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -46,7 +56,7 @@ export async function populateFromDirectory(builder: ImageBuilder, root: string,
       } else {
         let fd: number;
         try {
-          fd = fs.openSync(w.hostPath, 'r');
+          fd = openNoAtime(w.hostPath);
         } catch (err) {
           throw sourceError(w.hostPath, err, 'cannot read source file');
         }
