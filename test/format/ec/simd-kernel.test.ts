@@ -71,7 +71,7 @@ for (const swizzle of ['swizzle', 'relaxed-swizzle'] as const satisfies readonly
   );
 }
 
-// Node 20 has relaxed SIMD only behind a V8 flag, while Node >= 22 uses it by default; run the
+// Node 20 has relaxed SIMD only behind a V8 flag, while Node >= 21 uses it by default; run the
 // comparison in a child process with the flag so the variant most users get is tested here too.
 test(
   'computes the same bytes as the reference kernel with relaxed-swizzle in a child process with relaxed SIMD enabled',
