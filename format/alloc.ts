@@ -75,6 +75,12 @@ export class BucketSpace {
     return offset;
   }
 
+  /** `count` whole fresh buckets of type btree, usage 0 (for the alloc btree's own nodes). */
+  takeWholeBuckets(member: number, count: number): number[] {
+    const first = this.takeBuckets(member, BUCKET_DATA.btree, count, false);
+    return Array.from({ length: count }, (_, i) => first + i);
+  }
+
   /** Count `bytes` more as referenced in `bucket` (nodes placed into reserved buckets). */
   addUsed(member: number, bucket: number, bytes: number): void {
     this.members[member]!.usedBytes[bucket]! += bytes;

@@ -7,6 +7,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { BucketSpace } from '../format/alloc.js';
 import { buildBtree, type BuildContext } from '../format/btree/build.js';
+import { writeAllocBtree } from '../format/btree/alloc-build.js';
 import { loadChecksummer, type Checksummer } from '../format/checksum.js';
 import { COMPRESSION, loadCompressor, type Compressor } from '../format/compress.js';
 import { InterruptedError, OperationalError, StrataError, UsageError } from '../format/errors.js';
@@ -502,56 +503,9 @@ export class ImageBuilder {
     });
   }
 
-  /**
-   * The alloc btree describes the buckets its own nodes live in. Its nodes go into whole
-   * buckets reserved for it; the reservation is sized by iterating node count <-> key count
-   * until stable, so every reserved bucket receives at least one node and usage is exact.
-   */
   private buildAllocBtree(ctx: BuildContext): RootInfo {
-    const nodesPerBucket = Math.floor(this.space.bucketSize / this.opts.nodeSize);
     const members = this.space.pickMembers(this.opts.metadataReplicas);
-    const baseKeys = this.space.allocKeys().length;
-    const dry: BuildContext = { ...ctx, place: () => [] };
-    const nodesFor = (keyCount: number) => {
-      let nodes = 0;
-      const counting: BuildContext = { ...dry, place: () => (nodes++, []) };
-      const fake: Key[] = Array.from({ length: keyCount }, (_, i) => ({ inode: 0, offset: i, snapshot: 0, type: KEY_TYPE.alloc, value: Buffer.alloc(24) }));
-      buildBtree(BTREE.alloc, fake, counting);
-      return nodes;
-    };
-    let reserved = 1;
-    for (let round = 0; round < 16; round++) {
-      const nodes = nodesFor(baseKeys + reserved * members.length);
-      const need = Math.ceil(nodes / nodesPerBucket);
-      if (need === reserved) break;
-      reserved = need;
-    }
-    const nodes = nodesFor(baseKeys + reserved * members.length);
-    const slots = new Map<number, number[]>();
-    for (const member of members) {
-      const first = this.space.takeBuckets(member, BUCKET_DATA.btree, reserved, false);
-      const list: number[] = [];
-      for (let i = 0; i < nodes; i++) {
-        const bucket = first + Math.floor(i / nodesPerBucket);
-        list.push(bucket * this.space.bucketSize + (i % nodesPerBucket) * this.opts.nodeSize);
-        this.space.addUsed(member, bucket, this.opts.nodeSize);
-      }
-      slots.set(member, list);
-    }
-    let next = 0;
-    const root = buildBtree(BTREE.alloc, this.space.allocKeys(), {
-      ...ctx,
-      place: (bytes) => {
-        const i = next++;
-        return members.map((member) => {
-          const offset = slots.get(member)![i]!;
-          this.combiner.write(member, offset, bytes);
-          return { member, generation: 0, offset };
-        });
-      },
-    });
-    if (next !== nodes) throw new Error(`alloc btree used ${next} nodes, reserved ${nodes}`);
-    return root;
+    return writeAllocBtree(this.space, members, this.space.bucketSize, ctx, (member, offset, bytes) => this.combiner.write(member, offset, bytes));
   }
 
   get inodeCount(): number {
