@@ -173,6 +173,7 @@ export class Btree {
   /** Keys with from <= position <= to, in order. */
   *range(from: Pos = POS_MIN, to: Pos = POS_MAX): Generator<Key> {
     for (const { node } of this.nodes(from, to, 0)) {
+      if (node.level !== 0) continue;
       for (const k of node.keys) {
         if (comparePos(k, from) < 0) continue;
         if (comparePos(k, to) > 0) return;

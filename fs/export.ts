@@ -4,10 +4,9 @@
 // destination. Extraction never follows a symlink while writing: every parent it writes into
 // is a directory it made itself, and every file is created with O_EXCL | O_NOFOLLOW.
 import fs from 'node:fs';
-import net from 'node:net';
 import { ImagePathError } from '../format/errors.js';
 import { escapeName, type DecodedInode } from '../format/keys.js';
-import { openHost, displayPath } from '../host/index.js';
+import { openHost, displayPath, makeSocketFile } from '../host/index.js';
 import { TarWriter } from './tar/writer.js';
 import { KIND_TO_IFMT, S_IFMT, type EntryKind, type SourceEntry } from './entry.js';
 import { FsReader, S_IFDIR } from './reader.js';
@@ -54,59 +53,62 @@ export function* walkImage(reader: FsReader, path: string, hooks: WalkHooks = {}
   if (startKind !== 'dir') return;
   const visitedDirs = new Set<number>([start.inum]);
   const firstPath = new Map<number, Buffer>();
-  const stack: Array<{ dir: number; rel: Buffer; depth: number }> = [{ dir: start.inum, rel: Buffer.alloc(0), depth: 0 }];
+  // Depth-first pre-order: a directory, then its whole subtree, then its next sibling. Tar
+  // extractors rely on this to set a directory's times after everything inside it.
+  type Frame = { entries: ReturnType<FsReader['readdir']>; index: number; rel: Buffer; depth: number; seen: Set<string> };
+  const stack: Frame[] = [{ entries: reader.readdir(start.inum), index: 0, rel: Buffer.alloc(0), depth: 0, seen: new Set() }];
   while (stack.length) {
     if (hooks.signal?.aborted) return;
-    const { dir, rel, depth } = stack.pop()!;
-    const seenNames = new Set<string>();
-    const subdirs: Array<{ dir: number; rel: Buffer; depth: number }> = [];
-    for (const d of reader.readdir(dir)) {
-      const shown = `${displayRel(rel)}/${escapeName(d.name)}`;
-      const unsafe = unsafeNameReason(d.name);
-      if (unsafe) {
-        hooks.onWarning?.(`skipped ${shown}: ${unsafe}`);
-        continue;
-      }
-      const key = d.name.toString('latin1');
-      if (seenNames.has(key)) {
-        hooks.onWarning?.(`skipped ${shown}: duplicate name in its directory`);
-        continue;
-      }
-      seenNames.add(key);
-      const inode = reader.inode(d.target);
-      if (!inode) {
-        hooks.onWarning?.(`skipped ${shown}: inode ${d.target} is missing`);
-        continue;
-      }
-      const kind = kindOf(inode.mode);
-      if (!kind) {
-        hooks.onWarning?.(`skipped ${shown}: unknown file type`);
-        continue;
-      }
-      const childRel = rel.length ? Buffer.concat([rel, Buffer.from('/'), d.name]) : Buffer.from(d.name);
-      if (kind === 'dir') {
-        if (visitedDirs.has(d.target)) {
-          hooks.onWarning?.(`skipped ${shown}: directory already visited (loop or second name)`);
-          continue;
-        }
-        if (depth + 1 > MAX_DEPTH) {
-          hooks.onWarning?.(`skipped ${shown}: deeper than ${MAX_DEPTH} levels`);
-          continue;
-        }
-        visitedDirs.add(d.target);
-        yield { rel: childRel, inum: d.target, inode, kind };
-        subdirs.push({ dir: d.target, rel: childRel, depth: depth + 1 });
-        continue;
-      }
-      const first = inode.nlink > 1 ? firstPath.get(d.target) : undefined;
-      if (first) {
-        yield { rel: childRel, inum: d.target, inode, kind, hardlinkOf: first };
-        continue;
-      }
-      if (inode.nlink > 1) firstPath.set(d.target, childRel);
-      yield { rel: childRel, inum: d.target, inode, kind };
+    const frame = stack[stack.length - 1]!;
+    if (frame.index >= frame.entries.length) {
+      stack.pop();
+      continue;
     }
-    for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i]!);
+    const d = frame.entries[frame.index++]!;
+    const shown = `${displayRel(frame.rel)}/${escapeName(d.name)}`;
+    const unsafe = unsafeNameReason(d.name);
+    if (unsafe) {
+      hooks.onWarning?.(`skipped ${shown}: ${unsafe}`);
+      continue;
+    }
+    const key = d.name.toString('latin1');
+    if (frame.seen.has(key)) {
+      hooks.onWarning?.(`skipped ${shown}: duplicate name in its directory`);
+      continue;
+    }
+    frame.seen.add(key);
+    const inode = reader.inode(d.target);
+    if (!inode) {
+      hooks.onWarning?.(`skipped ${shown}: inode ${d.target} is missing`);
+      continue;
+    }
+    const kind = kindOf(inode.mode);
+    if (!kind) {
+      hooks.onWarning?.(`skipped ${shown}: unknown file type`);
+      continue;
+    }
+    const childRel = frame.rel.length ? Buffer.concat([frame.rel, Buffer.from('/'), d.name]) : Buffer.from(d.name);
+    if (kind === 'dir') {
+      if (visitedDirs.has(d.target)) {
+        hooks.onWarning?.(`skipped ${shown}: directory already visited (loop or second name)`);
+        continue;
+      }
+      if (frame.depth + 1 > MAX_DEPTH) {
+        hooks.onWarning?.(`skipped ${shown}: deeper than ${MAX_DEPTH} levels`);
+        continue;
+      }
+      visitedDirs.add(d.target);
+      yield { rel: childRel, inum: d.target, inode, kind };
+      stack.push({ entries: reader.readdir(d.target), index: 0, rel: childRel, depth: frame.depth + 1, seen: new Set() });
+      continue;
+    }
+    const first = inode.nlink > 1 ? firstPath.get(d.target) : undefined;
+    if (first) {
+      yield { rel: childRel, inum: d.target, inode, kind, hardlinkOf: first };
+      continue;
+    }
+    if (inode.nlink > 1) firstPath.set(d.target, childRel);
+    yield { rel: childRel, inum: d.target, inode, kind };
   }
 }
 
@@ -265,18 +267,6 @@ export async function extract(reader: FsReader, imagePath: string, dest: string,
     await host.close();
   }
   return result;
-}
-
-function makeSocketFile(target: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(target.toString(), () => {
-      // Close without removing the socket file: it is the entry being restored.
-      (server as unknown as { _handle: { close(): void } | null })._handle?.close();
-      resolve();
-    });
-  });
 }
 
 // ---------------------------------------------------------------------------------------------

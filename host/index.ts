@@ -2,3 +2,4 @@
 export { HostSyscalls, openHost } from './syscalls.js';
 export type { DeviceKind, HostCapabilities, HostOptions, TimesItem, XattrItem } from './syscalls.js';
 export { HostSyscallError, displayPath, errnoName } from './errors.js';
+export { makeSocketFile } from './socket.js';

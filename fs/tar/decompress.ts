@@ -4,7 +4,7 @@
 // through fzstd fed one zstd block at a time (see zstdBlocks below for why).
 
 import { open, type FileHandle } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import type { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { Decompress as FzstdDecompress } from 'fzstd';
@@ -46,7 +46,8 @@ const UNSUPPORTED_MAGICS: readonly { magic: Buffer; name: string }[] = [
 ];
 const BZIP2_BLOCK_MAGIC = Buffer.from([0x31, 0x41, 0x59, 0x26, 0x53, 0x59]);
 
-type NativeZstd = { createZstdDecompress?: () => zlib.Gunzip };
+/** node:zlib's zstd support, present from Node 22.15 / 23.8 (absent from this project's Node 20 types). */
+type NativeZstd = { createZstdDecompress?: () => Transform };
 
 /**
  * Opens `path` and returns its tar bytes, decompressing gzip (1f 8b) or zstd (28 b5 2f fd)
@@ -125,22 +126,19 @@ class OpenedArchive implements ArchiveStream {
     await this.handle.close().catch(() => undefined); // already closed by the stream: fine
   }
 
+  /** Failures while reading become OperationalErrors: I/O errors, or corrupt compressed data. */
   #translate(error: unknown): unknown {
     if (error instanceof OperationalError) return error;
-    const code = (error as NodeJS.ErrnoException | undefined)?.code;
+    // fs errors carry the failing system call; zlib and fzstd errors do not.
+    if (typeof (error as NodeJS.ErrnoException | undefined)?.syscall === 'string') return unreadable(this.path, error);
+    if (this.compression === 'none') return error;
     const message = error instanceof Error ? error.message : String(error);
-    if (typeof code === 'string' && code.startsWith('Z_')) {
-      return new OperationalError('BAD_ARCHIVE', `${this.path}: ${this.compression} data is corrupt or truncated (${message})`);
-    }
-    if (code === 'ERR_STREAM_PREMATURE_CLOSE') return new OperationalError('BAD_ARCHIVE', `${this.path}: ${this.compression} data is truncated`);
-    if (typeof code === 'string' && code.startsWith('E')) return unreadable(this.path, error);
-    if (this.compression === 'zstd') return new OperationalError('BAD_ARCHIVE', `${this.path}: zstd data is corrupt (${message})`);
-    return error;
+    return new OperationalError('BAD_ARCHIVE', `${this.path}: ${this.compression} data is corrupt or truncated (${message})`);
   }
 }
 
 /** Pipes `input` through a zlib transform; errors from either side end the iteration. */
-function throughNodeStream(input: Readable, transform: zlib.Gunzip): AsyncIterable<Buffer> {
+function throughNodeStream(input: Readable, transform: Transform): AsyncIterable<Buffer> {
   return pipeline(input, transform, () => {
     // Errors reach the consumer through the async iteration of the transform.
   }) as AsyncIterable<Buffer>;

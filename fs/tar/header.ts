@@ -80,11 +80,15 @@ type ValueOf<E extends FieldEncoding> = E extends 'string' | 'bytes' ? Buffer : 
 /** The decoded form of a header described by field table T. */
 export type Fields<T extends readonly FieldSpec[]> = { [F in T[number] as F['name']]: ValueOf<F['encoding']> };
 
-/** A field whose bytes are not a valid number; the reader turns it into a TarArchiveError. */
+/**
+ * A number field that is not a number ('syntax'), or a base-256 one too big for an exact JS
+ * number ('range'); the reader turns it into a TarArchiveError naming the entry.
+ */
 export class HeaderFieldError extends Error {
   constructor(
     readonly field: string,
-    readonly detail: string,
+    readonly failure: 'syntax' | 'range',
+    detail: string,
   ) {
     super(`${field} field ${detail}`);
   }
@@ -220,7 +224,7 @@ function decodeNumber(fieldName: string, raw: Buffer): number {
   for (; index < raw.length; index++) {
     const byte = raw[index]!;
     if (byte !== 0 && byte !== 0x20) {
-      throw new HeaderFieldError(fieldName, `is not an octal number (${JSON.stringify(raw.toString('latin1'))})`);
+      throw new HeaderFieldError(fieldName, 'syntax', `is not an octal number (${JSON.stringify(raw.toString('latin1'))})`);
     }
   }
   // An empty field (all NUL/space) is 0: some writers leave devmajor/devminor blank. At most 12
@@ -231,13 +235,13 @@ function decodeNumber(fieldName: string, raw: Buffer): number {
 function decodeBase256(fieldName: string, raw: Buffer): number {
   const negative = raw[0] === 0xff;
   if (!negative && raw[0] !== 0x80) {
-    throw new HeaderFieldError(fieldName, `has an invalid base-256 marker byte 0x${raw[0]!.toString(16)}`);
+    throw new HeaderFieldError(fieldName, 'syntax', `has an invalid base-256 marker byte 0x${raw[0]!.toString(16)}`);
   }
   let value = negative ? -1n : 0n; // two's complement: start from all ones when negative
   for (let index = 1; index < raw.length; index++) value = (value << 8n) | BigInt(raw[index]!);
   if (!negative) value &= (1n << BigInt(8 * (raw.length - 1))) - 1n;
   if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < -BigInt(Number.MAX_SAFE_INTEGER)) {
-    throw new HeaderFieldError(fieldName, `holds ${value}, beyond 2^53-1 in magnitude`);
+    throw new HeaderFieldError(fieldName, 'range', `holds ${value}, beyond 2^53-1 in magnitude`);
   }
   return Number(value);
 }

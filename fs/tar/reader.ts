@@ -56,7 +56,9 @@ export type { SparseRegion } from './sparse.js';
 
 /**
  * Anything that yields the (decompressed) archive bytes in order: a Node stream, an async
- * iterable, or a sync iterable of chunks (say, an array of Buffers).
+ * iterable, or a sync iterable of chunks (say, an array of Buffers). The reader keeps views of
+ * the chunks instead of copying them, so a source must not modify or reuse a chunk once it has
+ * yielded it (Node streams never do).
  */
 export type TarSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array> | NodeJS.ReadableStream;
 
@@ -130,6 +132,7 @@ export async function* readTar(source: TarSource, options: ReadTarOptions = {}):
     maxXattrBytes: options.maxXattrValueBytes ?? DEFAULT_MAX_XATTR_VALUE_BYTES,
     globalPax: new Map(),
     globalPaxBytes: 0,
+    globalXattrKeys: new Set(),
     seen: new Map(),
   };
   const cursor = new ByteCursor(source);
@@ -159,6 +162,8 @@ interface ReaderContext {
   /** pax 'g' state: keyword -> value; its byte total is capped at maxPaxBytes */
   readonly globalPax: Map<string, Buffer>;
   globalPaxBytes: number;
+  /** the keys of globalPax that carry xattrs, so members need not scan the whole map */
+  readonly globalXattrKeys: Set<string>;
   /** every member path so far (latin1 key) -> whether it is a directory; for hardlink checks */
   readonly seen: Map<string, boolean>;
 }
@@ -300,16 +305,26 @@ function decodeHeader(context: ReaderContext, block: Buffer, headerOffset: numbe
     return decodeFields(USTAR_FIELDS, block);
   } catch (error) {
     if (error instanceof HeaderFieldError) {
-      const problem = error.field === 'size' ? 'size-out-of-range' : error.field === 'mtime' ? 'time-out-of-range' : 'bad-field';
+      const rangeProblems: Record<string, TarProblem> = {
+        size: 'size-out-of-range',
+        mtime: 'time-out-of-range',
+        uid: 'id-out-of-range',
+        gid: 'id-out-of-range',
+        devmajor: 'id-out-of-range',
+        devminor: 'id-out-of-range',
+      };
+      const problem = error.failure === 'range' ? (rangeProblems[error.field] ?? 'bad-field') : 'bad-field';
       throw fail(context, problem, error.message, headerOffset, rawNameOf(block));
     }
     throw error;
   }
 }
 
+const NAME_FIELD = USTAR_FIELDS.find((field) => field.name === 'name')!;
+
 /** Best-effort name of a header for error messages, before its fields are trusted. */
 function rawNameOf(block: Buffer): Buffer {
-  const field = block.subarray(0, Math.min(block.length, 100));
+  const field = block.subarray(NAME_FIELD.offset, Math.min(block.length, NAME_FIELD.offset + NAME_FIELD.length));
   const nul = field.indexOf(0);
   return Buffer.from(nul === -1 ? field : field.subarray(0, nul));
 }
@@ -351,9 +366,11 @@ function mergeGlobalPax(context: ReaderContext, records: PaxRecord[], headerOffs
     if (old !== undefined) context.globalPaxBytes -= key.length + old.length;
     if (value.length === 0) {
       context.globalPax.delete(key);
+      context.globalXattrKeys.delete(key);
     } else {
       context.globalPax.set(key, Buffer.from(value)); // copied: it outlives the header data
       context.globalPaxBytes += key.length + value.length;
+      if (isXattrKeyword(key)) context.globalXattrKeys.add(key);
     }
   }
   if (context.globalPaxBytes > context.maxPaxBytes) {
@@ -361,20 +378,40 @@ function mergeGlobalPax(context: ReaderContext, records: PaxRecord[], headerOffs
   }
 }
 
-/**
- * The pax view for one member: global values overridden, in record order, by its 'x' records.
- * Values may be empty; `paxValue` treats an empty value as absent (pax's "delete" meaning),
- * while xattrs keep empty values (an xattr may legitimately be empty).
- */
-function effectivePax(context: ReaderContext, pending: PendingExtensions): Map<string, Buffer> {
-  const pax = new Map(context.globalPax);
-  for (const { key, value } of pending.records) pax.set(key, value);
-  return pax;
+function isXattrKeyword(key: string): boolean {
+  return key.startsWith('SCHILY.xattr.') || key.startsWith('LIBARCHIVE.xattr.') || key === 'RHT.security.selinux';
 }
 
-function paxValue(pax: Map<string, Buffer>, key: string): Buffer | undefined {
-  const value = pax.get(key);
-  return value === undefined || value.length === 0 ? undefined : value;
+/**
+ * The pax keywords in force for one member: its own 'x' records (a later record wins) over
+ * the global state. The global map is consulted, not copied, so a large global header costs
+ * a member nothing beyond the xattrs it defines.
+ */
+class PaxView {
+  readonly #local = new Map<string, Buffer>();
+
+  constructor(
+    private readonly context: ReaderContext,
+    records: readonly PaxRecord[],
+  ) {
+    for (const { key, value } of records) this.#local.set(key, value);
+  }
+
+  /** The value, or undefined when absent or empty (an empty 'x' value deletes the keyword). */
+  get(key: string): Buffer | undefined {
+    const value = this.#local.has(key) ? this.#local.get(key) : this.context.globalPax.get(key);
+    return value === undefined || value.length === 0 ? undefined : value;
+  }
+
+  has(key: string): boolean {
+    return this.get(key) !== undefined;
+  }
+
+  /** The xattr records in force. Empty values are kept here: an xattr may be empty. */
+  *xattrRecords(): Generator<[string, Buffer]> {
+    for (const key of this.context.globalXattrKeys) if (!this.#local.has(key)) yield [key, this.context.globalPax.get(key)!];
+    for (const [key, value] of this.#local) if (isXattrKeyword(key)) yield [key, value];
+  }
 }
 
 async function buildMember(
@@ -386,11 +423,11 @@ async function buildMember(
   memberOffset: number,
   pending: PendingExtensions,
 ): Promise<{ member: TarMember; data: MemberData }> {
-  const pax = effectivePax(context, pending);
+  const pax = new PaxView(context, pending.records);
   const isGnu = header.magic.equals(GNU_MAGIC) && header.version.equals(GNU_VERSION);
   const isUstar = header.magic.equals(USTAR_MAGIC);
   const ustarName = isUstar && header.prefix.length > 0 ? Buffer.concat([header.prefix, Buffer.from('/'), header.name]) : header.name;
-  const rawName = Buffer.from(paxValue(pax, 'GNU.sparse.name') ?? paxValue(pax, 'path') ?? pending.longName ?? ustarName);
+  const rawName = Buffer.from(pax.get('GNU.sparse.name') ?? pax.get('path') ?? pending.longName ?? ustarName);
   const error = (problem: TarProblem, detail: string, code: TarErrorCode = 'BAD_ARCHIVE') =>
     fail(context, problem, detail, headerOffset, rawName, code);
 
@@ -407,7 +444,7 @@ async function buildMember(
   if (path.length === 0 && kind !== 'dir') throw error('root-not-directory', `the archive root ('.') is a ${kind}, not a directory`);
 
   const number = (keyword: string, fallback: number, problem: TarProblem): number => {
-    const value = paxValue(pax, keyword);
+    const value = pax.get(keyword);
     if (value === undefined) return fallback;
     try {
       return parsePaxInteger(keyword, value);
@@ -417,7 +454,7 @@ async function buildMember(
     }
   };
   const time = (keyword: string, fallback: Timespec): Timespec => {
-    const value = paxValue(pax, keyword);
+    const value = pax.get(keyword);
     if (value === undefined) return fallback;
     try {
       return parsePaxTime(keyword, value);
@@ -454,7 +491,7 @@ async function buildMember(
     xattrs: collectXattrs(context, pax, error),
   };
 
-  const rawLink = paxValue(pax, 'linkpath') ?? pending.longLink ?? header.linkname;
+  const rawLink = pax.get('linkpath') ?? pending.longLink ?? header.linkname;
   if (kind === 'hardlink') {
     const { path: target } = normalizeOrFail(Buffer.from(rawLink), 'hardlink target: ', error);
     if (target.length === 0) throw error('hardlink-to-directory', 'hardlink target is the archive root, a directory');
@@ -486,14 +523,14 @@ async function buildMember(
     validateOrFail(() => validateSparseMap(sparse.regions, sparse.realSize, sparse.storedDataSize), error);
     entry.size = sparse.realSize;
     member.sparseRegions = sparse.regions;
-    member.content = oneShot(() => expandSparse(sparse.regions, sparse.realSize, (maxLength) => data.read(maxLength)));
+    member.content = memberContent(data, () => expandSparse(sparse.regions, sparse.realSize, (maxLength) => data.read(maxLength)));
   } else {
     // Non-file members may still carry data (a directory with a size, a hardlink with data):
     // it is skipped like GNU tar does, and the entry's size is 0.
     data = new MemberData(cursor, context, storedSize, dataStart, paddingAfter(storedSize), rawName, headerOffset);
     if (kind === 'file') {
       entry.size = storedSize;
-      member.content = oneShot(async function* () {
+      member.content = memberContent(data, async function* () {
         while (data.remaining > 0) yield await data.read(data.remaining);
       });
     }
@@ -522,12 +559,12 @@ function decodeGnuTimes(block: Buffer): { atime: number; ctime: number } | undef
 
 function collectXattrs(
   context: ReaderContext,
-  pax: Map<string, Buffer>,
+  pax: PaxView,
   error: (problem: TarProblem, detail: string) => TarArchiveError,
 ): Xattr[] {
   // Keyed by name so SCHILY and LIBARCHIVE spellings of the same xattr collapse (last wins).
   const xattrs = new Map<string, Xattr>();
-  for (const [key, raw] of pax) {
+  for (const [key, raw] of pax.xattrRecords()) {
     let name: Buffer;
     let value: Buffer;
     if (key.startsWith('SCHILY.xattr.')) {
@@ -541,11 +578,9 @@ function collectXattrs(
         if (caught instanceof PaxFormatError) throw error('bad-xattr', caught.message);
         throw caught;
       }
-    } else if (key === 'RHT.security.selinux') {
-      name = Buffer.from('security.selinux');
-      value = raw;
     } else {
-      continue;
+      name = Buffer.from('security.selinux'); // RHT.security.selinux, GNU tar --selinux
+      value = raw;
     }
     const shown = JSON.stringify(name.toString('latin1').slice(0, 64));
     if (name.length === 0) throw error('bad-xattr', 'xattr with an empty name');
@@ -559,7 +594,7 @@ function collectXattrs(
   return [...xattrs.values()];
 }
 
-function isPaxSparse(pax: Map<string, Buffer>, pending: PendingExtensions): boolean {
+function isPaxSparse(pax: PaxView, pending: PendingExtensions): boolean {
   return (
     pax.has('GNU.sparse.major') ||
     pax.has('GNU.sparse.map') ||
@@ -586,7 +621,7 @@ async function readSparseLayout(
   context: ReaderContext,
   block: Buffer,
   header: UstarHeader,
-  pax: Map<string, Buffer>,
+  pax: PaxView,
   pending: PendingExtensions,
   storedSize: number,
   headerOffset: number,
@@ -594,7 +629,7 @@ async function readSparseLayout(
   error: (problem: TarProblem, detail: string, code?: TarErrorCode) => TarArchiveError,
 ): Promise<SparseLayout> {
   const integer = (keyword: string): number | undefined => {
-    const value = paxValue(pax, keyword);
+    const value = pax.get(keyword);
     if (value === undefined) return undefined;
     try {
       return parsePaxInteger(keyword, value);
@@ -614,9 +649,10 @@ async function readSparseLayout(
   return validateOrFail(async () => {
     if (header.typeflag === 'S') {
       const fields = decodeFields(GNU_SPARSE_HEADER_FIELDS, block);
-      const parsed = parseGnuSparseEntries(fields.sparse);
-      const regions = parsed.regions;
-      let extended = !parsed.ended && fields.isExtended !== '\0';
+      const regions = parseGnuSparseEntries(fields.sparse);
+      // Like GNU tar: an empty entry ends a block's list, but the isExtended flag alone says
+      // whether another extension block follows.
+      let extended = fields.isExtended !== '\0';
       let mapBytes = 0;
       while (extended) {
         mapBytes += BLOCK_SIZE;
@@ -624,16 +660,15 @@ async function readSparseLayout(
         const extension = await cursor.readExact(BLOCK_SIZE);
         if (extension.length < BLOCK_SIZE) throw truncated();
         const extensionFields = decodeFields(GNU_SPARSE_EXTENSION_FIELDS, extension);
-        const more = parseGnuSparseEntries(extensionFields.sparse);
-        regions.push(...more.regions);
-        extended = !more.ended && extensionFields.isExtended !== '\0';
+        regions.push(...parseGnuSparseEntries(extensionFields.sparse));
+        extended = extensionFields.isExtended !== '\0';
       }
       // The extension blocks sit between the header and the data and are not counted in size.
       return { regions, realSize: integer('GNU.sparse.realsize') ?? fields.realSize, storedDataSize: storedSize, mapBytes: 0, dataStart: cursor.position };
     }
 
-    const major = paxValue(pax, 'GNU.sparse.major')?.toString('latin1');
-    const minor = paxValue(pax, 'GNU.sparse.minor')?.toString('latin1');
+    const major = pax.get('GNU.sparse.major')?.toString('latin1');
+    const minor = pax.get('GNU.sparse.minor')?.toString('latin1');
     if (major === '1' && minor === '0') {
       const realSize = requireRealSize('GNU.sparse.realsize');
       const dataStart = cursor.position;
@@ -650,7 +685,7 @@ async function readSparseLayout(
     }
 
     const realSize = requireRealSize('GNU.sparse.size');
-    const mapText = paxValue(pax, 'GNU.sparse.map');
+    const mapText = pax.get('GNU.sparse.map');
     let regions: SparseRegion[];
     if (mapText !== undefined) {
       regions = parseSparseMap01(mapText.toString('latin1')); // format 0.1
@@ -696,14 +731,25 @@ function validateOrFail<T>(action: () => T, error: (problem: TarProblem, detail:
   }
 }
 
-/** An iterable that may be iterated once (it is a view of a stream, which cannot rewind). */
-function oneShot(start: () => AsyncIterator<Buffer>): AsyncIterable<Buffer> {
+/**
+ * A member's content: iterable once (it is a view of a stream, which cannot rewind), and only
+ * while the member is current; every step checks that, so a stale iterator fails loudly even
+ * where it would not need to read (zeros of a sparse hole, or an already skipped remainder).
+ */
+function memberContent(data: MemberData, start: () => AsyncIterator<Buffer>): AsyncIterable<Buffer> {
   let started = false;
   return {
-    [Symbol.asyncIterator]() {
+    [Symbol.asyncIterator](): AsyncIterator<Buffer> {
       if (started) throw new Error('tar member content can be iterated only once');
       started = true;
-      return start();
+      const inner = start();
+      return {
+        next: async () => {
+          data.assertLive();
+          return inner.next();
+        },
+        return: async () => (await inner.return?.()) ?? { done: true, value: undefined },
+      };
     },
   };
 }
@@ -737,11 +783,15 @@ class MemberData {
     this.#expired = true;
   }
 
-  /** 1..min(maxLength, remaining) bytes; throws at a premature end of stream. */
-  async read(maxLength: number): Promise<Buffer> {
+  assertLive(): void {
     if (this.#expired) {
       throw new Error('tar member content read after the reader moved to the next member; read content before asking for the next one');
     }
+  }
+
+  /** 1..min(maxLength, remaining) bytes; throws at a premature end of stream. */
+  async read(maxLength: number): Promise<Buffer> {
+    this.assertLive();
     const chunk = await this.cursor.readSome(Math.min(maxLength, this.#remaining));
     if (chunk.length === 0) throw this.#truncated();
     this.#remaining -= chunk.length;

@@ -20,17 +20,18 @@ export class SparseMapError extends Error {}
 
 /**
  * Old-GNU map entries from a header's or extension block's sparse area. An entry whose
- * numbytes field starts with NUL ends the list (GNU tar's own rule).
+ * numbytes field starts with NUL ends this area's list (GNU tar's own rule); whether another
+ * extension block follows is the separate isExtended flag.
  */
-export function parseGnuSparseEntries(area: Buffer): { regions: SparseRegion[]; ended: boolean } {
+export function parseGnuSparseEntries(area: Buffer): SparseRegion[] {
   const regions: SparseRegion[] = [];
   for (let start = 0; start + GNU_SPARSE_ENTRY_SIZE <= area.length; start += GNU_SPARSE_ENTRY_SIZE) {
     const raw = area.subarray(start, start + GNU_SPARSE_ENTRY_SIZE);
-    if (raw[GNU_SPARSE_ENTRY_FIELDS[1].offset] === 0) return { regions, ended: true };
+    if (raw[GNU_SPARSE_ENTRY_FIELDS[1].offset] === 0) break;
     const { offset, numBytes } = decodeFields(GNU_SPARSE_ENTRY_FIELDS, raw);
     regions.push({ offset, length: numBytes });
   }
-  return { regions, ended: false };
+  return regions;
 }
 
 /** pax 0.1: "offset,size,offset,size,...". */

@@ -13,6 +13,7 @@ import * as net from 'node:net';
 import * as nodePath from 'node:path';
 import type { Timespec, Xattr } from '../../fs/entry.js';
 import { HostSyscalls, displayPath, type TimesItem } from '../../host/index.js';
+import { makeSocketFile } from '../../host/index.js';
 import { PhraseTable, RandomBytes, SeededRandom, TextStream, seededBytes, writeGenerated } from './corpus.js';
 
 export { makeCorpus, type CorpusInfo, type CorpusOptions } from './corpus.js';
@@ -237,7 +238,7 @@ async function buildEdgeCaseTree(dir: string, seed: number, host: HostSyscalls):
   const socketPath = rel('special', 'socket');
   let socket = false;
   try {
-    await makeSocket(abs(rel('special')), abs(socketPath));
+    await makeSocketFile(abs(socketPath));
     record({ rel: socketPath, kind: 'socket', perm: 0o755 });
     socket = true;
   } catch (error) {
@@ -402,30 +403,6 @@ function writeSparse(path: Buffer, size: number, pieces: Array<[number, Buffer]>
     fs.ftruncateSync(fd, size);
   } finally {
     fs.closeSync(fd);
-  }
-}
-
-/**
- * A unix socket file at `target`. bind(2) paths are limited to 107 bytes and Node deletes the
- * socket file when the server closes, so: bind to a short name reached through the parent
- * directory's descriptor, rename it to the real (possibly long, non-UTF-8) name, then close.
- */
-async function makeSocket(parent: Buffer, target: Buffer): Promise<void> {
-  const dirFd = fs.openSync(parent, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-  const temporary = `.socket-${process.pid}`;
-  try {
-    const server = net.createServer();
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(`/proc/self/fd/${dirFd}/${temporary}`, () => resolve());
-    });
-    try {
-      fs.renameSync(Buffer.concat([parent, Buffer.from(`/${temporary}`)]), target);
-    } finally {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    }
-  } finally {
-    fs.closeSync(dirFd);
   }
 }
 
