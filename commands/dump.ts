@@ -5,25 +5,10 @@ import type { Act, CommandSpec, RunContext } from '../cli/command.js';
 import { formatBytes } from '../cli/output.js';
 import type { Image } from '../format/image.js';
 import type { FsReader } from '../fs/reader.js';
+import { withVolume } from './common.js';
 
 async function withImage(ctx: RunContext, spec: string, fn: (img: Image, reader: FsReader) => Promise<number> | number): Promise<number> {
-  const { openImage } = await import('../format/image.js');
-  const { FsReader } = await import('../fs/reader.js');
-  let damaged = 0;
-  const img = await openImage(spec, {
-    allowDegraded: true,
-    onDamage: (d) => {
-      damaged++;
-      ctx.out.warn(`${d.memberPath}: offset ${d.offset}: ${d.structure}: ${d.reason}${d.recovered ? ' (another copy used)' : ''}`);
-    },
-  });
-  try {
-    if (img.degraded) ctx.out.warn('image is degraded: some members are missing');
-    const code = await fn(img, new FsReader(img));
-    return code === 0 && damaged > 0 ? 0 : code;
-  } finally {
-    img.close();
-  }
+  return withVolume(ctx, spec, (vol, reader) => fn(vol.img, reader));
 }
 
 function sub(parent: Command, act: Act, name: string, args: string[], description: string, handler: (ctx: RunContext, argv: string[], flags: Record<string, unknown>) => Promise<number>, extra?: (c: Command) => void): void {
@@ -110,9 +95,22 @@ export const dumpCommand: CommandSpec = {
       return 0;
     }));
 
-    sub(cmd, act, 'journal', ['<image>'], 'journal entries not yet checkpointed', (ctx, [image]) => withImage(ctx, image!, async (img) => {
-      if (ctx.out.json) ctx.out.document({ version: 1, command: 'dump journal', journalSeq: img.fs.journalSeq, entries: [] });
-      else ctx.out.line(`journal starts at seq ${img.fs.journalSeq}; no entries after the last checkpoint`);
+    sub(cmd, act, 'journal', ['<image>'], 'journal entries not yet checkpointed', (ctx, [image]) => withVolume(ctx, image!, async (vol) => {
+      const { KEY_TYPE_NAMES, BTREE_NAMES } = await import('../format/layout.js');
+      const { posToText } = await import('../format/keys.js');
+      const r = vol.replay;
+      const entries = r.scans.flatMap((s) => s.entries.map((e) => ({ member: s.member, position: e.position, seq: e.seq, length: e.length, replayed: e.seq >= r.fromSeq && e.seq < r.fromSeq + r.replayed, items: e.items.map((it) => ({ btree: BTREE_NAMES[it.btreeId], pos: posToText(it.key), type: KEY_TYPE_NAMES[it.key.type] })) })));
+      const invalid = r.scans.flatMap((s) => s.invalid.map((i) => ({ member: s.member, ...i })));
+      if (ctx.out.json) {
+        ctx.out.document({ version: 1, command: 'dump journal', journalSeq: r.fromSeq, replayed: r.replayed, ignoredAfterGap: r.ignoredAfterGap, entries, invalid });
+        return 0;
+      }
+      ctx.out.line(`journal replay starts at seq ${r.fromSeq}: ${r.replayed} entries replayed${r.ignoredAfterGap ? `, ${r.ignoredAfterGap} after a gap ignored` : ''}`);
+      for (const e of entries) {
+        ctx.out.line(`member ${e.member} +${e.position}: seq ${e.seq} ${e.length} bytes, ${e.items.length} keys, checksum ok${e.replayed ? '' : ' (not replayed: older than the checkpoint or after a gap)'}`);
+        for (const it of e.items) ctx.out.line(`    ${it.btree} ${it.pos} ${it.type}`);
+      }
+      for (const i of invalid) ctx.out.line(`member ${i.member} +${i.position}: invalid entry: ${i.error}`);
       return 0;
     }));
 

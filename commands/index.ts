@@ -2,5 +2,11 @@
 import type { CommandSpec } from '../cli/command.js';
 import { mkfsCommand } from './mkfs.js';
 import { dumpCommand } from './dump.js';
+import { putCommand } from './put.js';
+import { rmCommand } from './rm.js';
+import { mkdirCommand } from './mkdir.js';
+import { mvCommand } from './mv.js';
+import { lnCommand } from './ln.js';
+import { scrubCommand } from './scrub.js';
 
-export const COMMANDS: CommandSpec[] = [mkfsCommand, dumpCommand];
+export const COMMANDS: CommandSpec[] = [mkfsCommand, dumpCommand, putCommand, rmCommand, mkdirCommand, mvCommand, lnCommand, scrubCommand];

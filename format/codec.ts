@@ -6,6 +6,7 @@
 // All integers are little-endian. 64-bit fields are JS numbers bounded by 2^53 - 1 (a larger
 // value on disk is corruption and raises FieldRangeError); checksums are the one 64-bit field
 // kept whole, as bigint.
+import { CorruptImageError } from './errors.js';
 
 export type FieldKind =
   | 'u8' | 'i8' | 'u16' | 'u32' | 'u64' | 'i64'
@@ -33,15 +34,19 @@ export interface PlacedField extends FieldDef {
   readonly size: number;
 }
 
-/** A value on disk that cannot be represented or is out of its documented range. */
-export class FieldRangeError extends Error {
+/**
+ * A value on disk that cannot be represented or is out of its documented range. It is a
+ * CorruptImageError, so one that escapes a reader reaches the user as a one-line corruption
+ * error (exit 8), never as an internal error.
+ */
+export class FieldRangeError extends CorruptImageError {
   constructor(
     readonly structName: string,
     readonly field: string,
     readonly fieldOffset: number,
     detail: string,
   ) {
-    super(`${structName}.${field}: ${detail}`);
+    super(`${structName}.${field}: ${detail}`, {});
   }
 }
 

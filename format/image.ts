@@ -29,6 +29,8 @@ export interface OpenOptions {
   /** open even when members are missing (reads fall back to other copies) */
   allowDegraded?: boolean;
   onDamage?: (report: DamageReport) => void;
+  /** wrap the block layer, e.g. to record writes in crash tests */
+  wrapLayer?: (layer: BlockLayer) => BlockLayer;
 }
 
 export interface MemberStatus {
@@ -38,8 +40,18 @@ export interface MemberStatus {
   copies: CopyResult[];
 }
 
+/** Read access to one btree: on disk as written (Btree) or with changes in memory (MutableBtree). */
+export interface BtreeView {
+  readonly id: number;
+  range(from?: Pos, to?: Pos): Generator<Key>;
+  get(p: Pos): Key | undefined;
+  next(p: Pos): Key | undefined;
+  nodes(): Generator<{ node: DecodedNode; depth: number }>;
+}
+
 export class Image {
-  readonly btrees: Btree[];
+  /** replaced by a Volume with in-memory btrees once the journal is replayed */
+  btrees: BtreeView[];
   private readonly nodeCache = new Map<string, DecodedNode>();
   private readonly seenDamage = new Set<string>();
 
@@ -361,7 +373,8 @@ export async function openImage(spec: string, options: OpenOptions = {}): Promis
       const absent = files.map((f, i) => (f.fd === null ? i : -1)).filter((i) => i >= 0);
       throw new OperationalError('MEMBER_MISSING', `image has ${files.length} members; member${absent.length > 1 ? 's' : ''} ${absent.join(', ')} not found next to ${named[0]}`, 'name every member joined with ":"');
     }
-    const layer = new FileBlockLayer(files, writable);
+    const fileLayer = new FileBlockLayer(files, writable);
+    const layer = options.wrapLayer ? options.wrapLayer(fileLayer) : fileLayer;
     const members: MemberStatus[] = files.map((f, i) => ({
       index: i, path: f.path, present: f.fd !== null,
       copies: f.fd === null ? [] : readSuperblockCopies(layer, i, f.path, checksums.crc32c),

@@ -4,6 +4,7 @@
 // (returns a problem description or undefined), and toText for dump. Values are decoded only
 // after the raw size was checked, so a hostile value length never drives an allocation.
 import { FieldRangeError, formatUuid } from './codec.js';
+import { CorruptImageError } from './errors.js';
 import {
   AllocValue, BtreePointerValue, BUCKET_DATA_NAMES, DirentValue, ExtentValue, IndirectExtentValue, InodeValue, KEY_TYPE,
   KeyType, MAX_EXTENT_SIZE, MAX_REPLICAS, NAME_MAX, Pointer, ReflinkPointerValue, StripeValue, XattrValue,
@@ -92,8 +93,15 @@ export interface BtreePointer {
   pointers: Ptr[];
 }
 
-/** A value that fails its structural checks; carries what and which field. */
-export class BadValueError extends Error {}
+/**
+ * A value that fails its structural checks; carries what and which field. A CorruptImageError,
+ * so a reader that meets one reports corruption (exit 8, one line) instead of crashing.
+ */
+export class BadValueError extends CorruptImageError {
+  constructor(what: string) {
+    super(what, {}, 'run strata fsck');
+  }
+}
 
 function need(value: Buffer, size: number, what: string): void {
   if (value.length < size) throw new BadValueError(`${what} value is ${value.length} bytes, needs at least ${size}`);
@@ -117,6 +125,11 @@ function encodePointers(ptrs: Ptr[], out: Buffer, at: number): void {
 export function decodeExtentBody(value: Buffer, at = 0): ExtentBody {
   need(value, at + ExtentValue.size, 'extent');
   const v = ExtentValue.decode(value, at);
+  // Readers allocate stored_size bytes and decompress into uncompressed_size: both are bounded
+  // by MAX_EXTENT_SIZE (128 KiB) before anything uses them, whatever size the member claims.
+  if (v.stored_size > MAX_EXTENT_SIZE || v.uncompressed_size > MAX_EXTENT_SIZE) {
+    throw new BadValueError(`extent sizes ${v.stored_size} stored / ${v.uncompressed_size} uncompressed exceed ${MAX_EXTENT_SIZE}`);
+  }
   return {
     liveSize: v.live_size,
     chunkOffset: v.chunk_offset,

@@ -50,6 +50,11 @@ export const MAX_REPLICAS = 4;
 export const MAX_BTREE_DEPTH = 8;
 /** Largest uncompressed extent: random reads never decompress more than this. */
 export const MAX_EXTENT_SIZE = 128 * 1024;
+
+/** Chunk size writers use: an extent's stored bytes must fit in one bucket. */
+export function extentChunkSize(bucketSize: number): number {
+  return Math.min(MAX_EXTENT_SIZE, bucketSize);
+}
 export const ROOT_INODE = 1;
 export const NAME_MAX = 255;
 

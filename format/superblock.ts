@@ -118,6 +118,16 @@ export function encodeSuperblock(fs: FsInfo, memberIndex: number, crc32c: crc32c
  * SB_MAX_SIZE or what the file has). Throws CorruptImageError naming member, offset and step.
  */
 export function decodeSuperblock(bytes: Buffer, crc32c: crc32cFn, where: { member: string; offset: number }): SuperblockCopy {
+  try {
+    return decodeCheckedSuperblock(bytes, crc32c, where);
+  } catch (err) {
+    // A 64-bit field of the member or root table above 2^53: say where, as every other step does.
+    if (err instanceof FieldRangeError) throw new CorruptImageError(err.message, { member: where.member, offset: where.offset, structure: err.structName });
+    throw err;
+  }
+}
+
+function decodeCheckedSuperblock(bytes: Buffer, crc32c: crc32cFn, where: { member: string; offset: number }): SuperblockCopy {
   const fail = (what: string, structure = 'superblock'): never => {
     throw new CorruptImageError(what, { member: where.member, offset: where.offset, structure });
   };

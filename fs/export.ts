@@ -4,12 +4,13 @@
 // destination. Extraction never follows a symlink while writing: every parent it writes into
 // is a directory it made itself, and every file is created with O_EXCL | O_NOFOLLOW.
 import fs from 'node:fs';
-import { ImagePathError } from '../format/errors.js';
-import { escapeName, type DecodedInode } from '../format/keys.js';
+import { ImagePathError, OperationalError, StrataError } from '../format/errors.js';
+import { escapeName, ops, POS_MAX, type DecodedInode } from '../format/keys.js';
+import { BTREE, KEY_TYPE } from '../format/layout.js';
 import { openHost, displayPath, makeSocketFile } from '../host/index.js';
 import { TarWriter } from './tar/writer.js';
 import { KIND_TO_IFMT, S_IFMT, type EntryKind, type SourceEntry } from './entry.js';
-import { FsReader, S_IFDIR } from './reader.js';
+import { FsReader, S_IFDIR, type DirEntry } from './reader.js';
 
 export interface TreeItem {
   /** path relative to the walk's start, raw bytes, '' for the start itself */
@@ -27,6 +28,8 @@ export interface WalkHooks {
 }
 
 const MAX_DEPTH = 4096;
+/** Longest symlink target restored (Linux PATH_MAX). */
+const SYMLINK_MAX = 4096;
 
 export function kindOf(mode: number): Exclude<EntryKind, 'hardlink'> | undefined {
   const ifmt = mode & S_IFMT;
@@ -44,6 +47,31 @@ export function unsafeNameReason(name: Buffer): string | undefined {
   return undefined;
 }
 
+/**
+ * A directory's entries, sorted by name, read leniently: a dirent whose value does not decode
+ * (an empty name, a length that disagrees with the value) is reported and skipped, and a
+ * directory whose dirents cannot be read past some point keeps what was read. fsck repairs
+ * both; extraction carries on with everything else. (FsReader.readdir throws instead.)
+ */
+function readDirectory(reader: FsReader, dir: number, shown: string, warn: (m: string) => void): DirEntry[] {
+  const out: DirEntry[] = [];
+  try {
+    for (const k of reader.img.btrees[BTREE.dirents]!.range({ inode: dir, offset: 0, snapshot: 0 }, { inode: dir, offset: POS_MAX.offset, snapshot: POS_MAX.snapshot })) {
+      if (k.type !== KEY_TYPE.dirent) continue;
+      try {
+        out.push({ ...ops.dirent.decode(k.value), offset: k.offset });
+      } catch (err) {
+        if (!(err instanceof StrataError)) throw err;
+        warn(`skipped an entry of ${shown || '/'}: ${err.message}`);
+      }
+    }
+  } catch (err) {
+    if (!(err instanceof StrataError)) throw err;
+    warn(`${shown || '/'}: directory not fully read: ${err.message}`);
+  }
+  return out.sort((a, b) => Buffer.compare(a.name, b.name));
+}
+
 /** Walk the image tree under `path`, yielding every entry once, parents before children. */
 export function* walkImage(reader: FsReader, path: string, hooks: WalkHooks = {}): Generator<TreeItem> {
   const start = reader.lookup(path);
@@ -55,8 +83,9 @@ export function* walkImage(reader: FsReader, path: string, hooks: WalkHooks = {}
   const firstPath = new Map<number, Buffer>();
   // Depth-first pre-order: a directory, then its whole subtree, then its next sibling. Tar
   // extractors rely on this to set a directory's times after everything inside it.
-  type Frame = { entries: ReturnType<FsReader['readdir']>; index: number; rel: Buffer; depth: number; seen: Set<string> };
-  const stack: Frame[] = [{ entries: reader.readdir(start.inum), index: 0, rel: Buffer.alloc(0), depth: 0, seen: new Set() }];
+  const warn = (m: string) => hooks.onWarning?.(m);
+  type Frame = { entries: DirEntry[]; index: number; rel: Buffer; depth: number; seen: Set<string> };
+  const stack: Frame[] = [{ entries: readDirectory(reader, start.inum, '', warn), index: 0, rel: Buffer.alloc(0), depth: 0, seen: new Set() }];
   while (stack.length) {
     if (hooks.signal?.aborted) return;
     const frame = stack[stack.length - 1]!;
@@ -77,7 +106,14 @@ export function* walkImage(reader: FsReader, path: string, hooks: WalkHooks = {}
       continue;
     }
     frame.seen.add(key);
-    const inode = reader.inode(d.target);
+    let inode: DecodedInode | undefined;
+    try {
+      inode = reader.inode(d.target);
+    } catch (err) {
+      if (!(err instanceof StrataError)) throw err;
+      hooks.onWarning?.(`skipped ${shown}: inode ${d.target} unreadable: ${err.message}`);
+      continue;
+    }
     if (!inode) {
       hooks.onWarning?.(`skipped ${shown}: inode ${d.target} is missing`);
       continue;
@@ -99,7 +135,7 @@ export function* walkImage(reader: FsReader, path: string, hooks: WalkHooks = {}
       }
       visitedDirs.add(d.target);
       yield { rel: childRel, inum: d.target, inode, kind };
-      stack.push({ entries: reader.readdir(d.target), index: 0, rel: childRel, depth: frame.depth + 1, seen: new Set() });
+      stack.push({ entries: readDirectory(reader, d.target, shown, warn), index: 0, rel: childRel, depth: frame.depth + 1, seen: new Set() });
       continue;
     }
     const first = inode.nlink > 1 ? firstPath.get(d.target) : undefined;
@@ -116,8 +152,34 @@ function displayRel(rel: Buffer): string {
   return rel.length ? `/${escapeName(rel)}` : '';
 }
 
-export function toSourceEntry(item: TreeItem, reader: FsReader, xattrs = true): SourceEntry {
+/**
+ * A time as stored, or undefined when its nanoseconds are out of range (a damaged inode):
+ * hosts and tar refuse such a time, and one bad field must not cost the file.
+ */
+function timeOf(sec: number, nsec: number): { sec: number; nsec: number } | undefined {
+  return nsec <= 999_999_999 ? { sec, nsec } : undefined;
+}
+
+/**
+ * The entry for an item. Throws a StrataError when the item cannot be exported at all (its
+ * symlink target is unreadable); smaller damage (unreadable xattrs, a time with nanoseconds
+ * out of range) is reported through `onWarning` and left out.
+ */
+export function toSourceEntry(item: TreeItem, reader: FsReader, xattrs = true, onWarning?: (message: string) => void): SourceEntry {
   const i = item.inode;
+  const shown = `/${escapeName(item.rel)}`;
+  const mtime = timeOf(i.mtime_sec, i.mtime_nsec) ?? { sec: i.mtime_sec, nsec: 0 };
+  const badTime = !timeOf(i.atime_sec, i.atime_nsec) || !timeOf(i.mtime_sec, i.mtime_nsec) || !timeOf(i.ctime_sec, i.ctime_nsec);
+  if (badTime) onWarning?.(`${shown}: a time with nanoseconds above 999999999 was replaced by whole seconds`);
+  let xattrList: SourceEntry['xattrs'] = [];
+  if (xattrs) {
+    try {
+      xattrList = reader.xattrs(item.inum);
+    } catch (err) {
+      if (!(err instanceof StrataError)) throw err;
+      onWarning?.(`${shown}: extended attributes not read: ${err.message}`);
+    }
+  }
   const entry: SourceEntry = {
     path: item.rel,
     kind: item.hardlinkOf ? 'hardlink' : item.kind,
@@ -125,13 +187,18 @@ export function toSourceEntry(item: TreeItem, reader: FsReader, xattrs = true): 
     uid: i.uid,
     gid: i.gid,
     size: item.kind === 'file' && !item.hardlinkOf ? i.size : 0,
-    atime: { sec: i.atime_sec, nsec: i.atime_nsec },
-    mtime: { sec: i.mtime_sec, nsec: i.mtime_nsec },
-    ctime: { sec: i.ctime_sec, nsec: i.ctime_nsec },
-    xattrs: xattrs ? reader.xattrs(item.inum) : [],
+    atime: timeOf(i.atime_sec, i.atime_nsec) ?? { sec: i.atime_sec, nsec: 0 },
+    mtime,
+    ctime: timeOf(i.ctime_sec, i.ctime_nsec) ?? { sec: i.ctime_sec, nsec: 0 },
+    xattrs: xattrList,
   };
   if (item.hardlinkOf) entry.linkTarget = item.hardlinkOf;
-  if (item.kind === 'symlink') entry.linkTarget = reader.readAll(item.inum, i.size, `symlink /${escapeName(item.rel)}`);
+  if (item.kind === 'symlink') {
+    // A symlink target is at most PATH_MAX bytes on Linux; a larger claimed size is damage and
+    // must not drive a large allocation in readAll.
+    if (i.size === 0 || i.size > SYMLINK_MAX) throw new ImagePathError(shown, 'EINVAL', `${shown}: symlink target of ${i.size} bytes (1..${SYMLINK_MAX} allowed)`);
+    entry.linkTarget = reader.readAll(item.inum, i.size, `symlink ${shown}`);
+  }
   if (item.kind === 'char' || item.kind === 'block') {
     entry.rdevMajor = i.rdev_major;
     entry.rdevMinor = i.rdev_minor;
@@ -176,6 +243,18 @@ function clearPath(p: Buffer, keepDirectory: boolean): boolean {
   return false;
 }
 
+/**
+ * Errors after which the destination cannot take anything more: stop the whole extraction.
+ * Every other error of one entry (EFBIG for a sparse size the host cannot hold, ENAMETOOLONG,
+ * a damaged extent) skips that entry with a warning.
+ */
+const FATAL_HOST_ERRORS = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EROFS']);
+
+function hostErrorCode(err: unknown): string | undefined {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) ? code : undefined;
+}
+
 export async function extract(reader: FsReader, imagePath: string, dest: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
   const privileged = opts.privileged ?? process.getuid?.() === 0;
   const destBuf = Buffer.from(dest);
@@ -184,75 +263,95 @@ export async function extract(reader: FsReader, imagePath: string, dest: string,
     result.skipped++;
     opts.onWarning?.(m);
   };
+  const note = (m: string) => opts.onWarning?.(m);
   const host = await openHost();
   const metadata: Array<{ path: Buffer; item: TreeItem; entry: SourceEntry }> = [];
   try {
     const caps = await host.probe();
     for (const item of walkImage(reader, imagePath, { onWarning: warn, signal: opts.signal })) {
       const target = item.rel.length ? Buffer.concat([destBuf, Buffer.from('/'), item.rel]) : destBuf;
-      const entry = toSourceEntry(item, reader, caps.xattrs);
-      if (item.kind === 'dir') {
-        if (item.rel.length === 0) fs.mkdirSync(target, { recursive: true });
-        else if (!clearPath(target, true)) fs.mkdirSync(target, { mode: 0o700 });
-        result.directories++;
-        metadata.push({ path: target, item, entry });
-        continue;
-      }
-      clearPath(target, false);
-      if (item.hardlinkOf) {
-        fs.linkSync(Buffer.concat([destBuf, Buffer.from('/'), item.hardlinkOf]), target);
-        continue;
-      }
-      switch (item.kind) {
-        case 'file': {
-          const fd = fs.openSync(target, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW, 0o600);
-          try {
-            for (const piece of reader.pieces(item.inum, item.inode.size, `/${escapeName(item.rel)}`)) {
-              if ('data' in piece) {
-                let done = 0;
-                while (done < piece.data.length) done += fs.writeSync(fd, piece.data, done, piece.data.length - done, piece.offset + done);
-              }
-            }
-            fs.ftruncateSync(fd, item.inode.size);
-          } finally {
-            fs.closeSync(fd);
-          }
-          result.files++;
-          result.bytes += item.inode.size;
-          break;
+      const shown = `/${escapeName(item.rel)}`;
+      try {
+        const entry = toSourceEntry(item, reader, caps.xattrs, note);
+        if (item.kind === 'dir') {
+          if (item.rel.length === 0) fs.mkdirSync(target, { recursive: true });
+          else if (!clearPath(target, true)) fs.mkdirSync(target, { mode: 0o700 });
+          result.directories++;
+          metadata.push({ path: target, item, entry });
+          continue;
         }
-        case 'symlink':
-          fs.symlinkSync(entry.linkTarget!, target);
-          break;
-        case 'fifo':
-          await host.mkfifo(target, 0o600);
-          break;
-        case 'char':
-        case 'block':
-          if (!privileged) {
-            warn(`skipped device /${escapeName(item.rel)}: device nodes are restored only when running as root`);
-            continue;
+        clearPath(target, false);
+        if (item.hardlinkOf) {
+          fs.linkSync(Buffer.concat([destBuf, Buffer.from('/'), item.hardlinkOf]), target);
+          continue;
+        }
+        switch (item.kind) {
+          case 'file': {
+            const fd = fs.openSync(target, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW, 0o600);
+            try {
+              for (const piece of reader.pieces(item.inum, item.inode.size, shown)) {
+                if ('data' in piece) {
+                  let done = 0;
+                  while (done < piece.data.length) done += fs.writeSync(fd, piece.data, done, piece.data.length - done, piece.offset + done);
+                }
+              }
+              fs.ftruncateSync(fd, item.inode.size);
+            } catch (err) {
+              // No half-written file is left behind under the entry's name.
+              fs.closeSync(fd);
+              fs.rmSync(target, { force: true });
+              throw err;
+            }
+            fs.closeSync(fd);
+            result.files++;
+            result.bytes += item.inode.size;
+            break;
           }
-          await host.mknod(target, item.kind, 0o600, item.inode.rdev_major, item.inode.rdev_minor);
-          break;
-        case 'socket':
-          await makeSocketFile(target);
-          break;
+          case 'symlink':
+            fs.symlinkSync(entry.linkTarget!, target);
+            break;
+          case 'fifo':
+            await host.mkfifo(target, 0o600);
+            break;
+          case 'char':
+          case 'block':
+            if (!privileged) {
+              warn(`skipped device ${shown}: device nodes are restored only when running as root`);
+              continue;
+            }
+            await host.mknod(target, item.kind, 0o600, item.inode.rdev_major, item.inode.rdev_minor);
+            break;
+          case 'socket':
+            await makeSocketFile(target);
+            break;
+        }
+        metadata.push({ path: target, item, entry });
+      } catch (err) {
+        const code = hostErrorCode(err);
+        if (code && FATAL_HOST_ERRORS.has(code)) throw new OperationalError(code, `cannot write ${displayPath(target)}: ${code}`);
+        if (!(err instanceof StrataError) && !code) throw err;
+        warn(`skipped ${shown}: ${err instanceof StrataError ? err.message : `${code} (${(err as Error).message})`}`);
+        continue;
       }
-      metadata.push({ path: target, item, entry });
       if ((metadata.length & 1023) === 0) opts.onProgress?.(result.files, result.bytes);
     }
     // Metadata last, so writing content never changes a time already set and a read-only mode
     // never blocks a later write.
     for (const { path: p, item, entry } of metadata) {
-      if (item.kind === 'symlink') {
-        if (privileged) fs.lchownSync(p, entry.uid, entry.gid);
-        continue;
+      try {
+        if (item.kind === 'symlink') {
+          if (privileged) fs.lchownSync(p, entry.uid, entry.gid);
+          continue;
+        }
+        let perm = entry.perm;
+        if (privileged) fs.chownSync(p, entry.uid, entry.gid);
+        else perm &= ~0o6000;
+        fs.chmodSync(p, perm);
+      } catch (err) {
+        const code = hostErrorCode(err);
+        if (!code || FATAL_HOST_ERRORS.has(code)) throw err;
+        note(`owner or mode of ${displayPath(p)} not restored: ${code}`);
       }
-      let perm = entry.perm;
-      if (privileged) fs.chownSync(p, entry.uid, entry.gid);
-      else perm &= ~0o6000;
-      fs.chmodSync(p, perm);
     }
     if (caps.xattrs) {
       const withXattrs = metadata.filter((m) => m.entry.xattrs.length > 0);
@@ -276,7 +375,14 @@ export async function writeTar(reader: FsReader, imagePath: string, sink: (chunk
   const writer = new TarWriter(sink);
   let count = 0;
   for (const item of walkImage(reader, imagePath, hooks)) {
-    const entry = toSourceEntry(item, reader);
+    let entry: SourceEntry;
+    try {
+      entry = toSourceEntry(item, reader, true, hooks.onWarning);
+    } catch (err) {
+      if (!(err instanceof StrataError)) throw err;
+      hooks.onWarning?.(`skipped /${escapeName(item.rel)}: ${err.message}`);
+      continue;
+    }
     // The start of the walk is the archive's "./" (a directory) or the file under its own name.
     if (item.rel.length === 0 && item.kind !== 'dir') entry.path = Buffer.from(imagePath.split('/').filter(Boolean).pop() ?? 'file');
     if (item.kind === 'socket') {

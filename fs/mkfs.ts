@@ -12,9 +12,10 @@ import { loadChecksummer, type Checksummer } from '../format/checksum.js';
 import { COMPRESSION, loadCompressor, type Compressor } from '../format/compress.js';
 import { InterruptedError, OperationalError, StrataError, UsageError } from '../format/errors.js';
 import { FileBlockLayer, type BlockLayer } from '../format/io.js';
+import { dataRuns, packChunk } from '../format/extent-write.js';
 import { type Key, type Ptr, nameHash, ops } from '../format/keys.js';
 import {
-  BTREE, BTREE_COUNT, BUCKET_DATA, DT, FORMAT_VERSION, INCOMPAT, KEY_TYPE, MAX_EXTENT_SIZE, MEMBER_STATE, NAME_MAX,
+  BTREE, BTREE_COUNT, BUCKET_DATA, DT, extentChunkSize, FORMAT_VERSION, INCOMPAT, KEY_TYPE, MEMBER_STATE, NAME_MAX,
   ROOT_INODE, SB_OFFSET, SB_TAIL,
 } from '../format/layout.js';
 import { encodeSuperblock, type FsInfo, type MemberInfo, type RootInfo } from '../format/superblock.js';
@@ -98,13 +99,6 @@ interface InodeRecord {
   dropped?: boolean;
 }
 
-const ZERO_BLOCK_CACHE = new Map<number, Buffer>();
-function zeroBlock(size: number): Buffer {
-  let z = ZERO_BLOCK_CACHE.get(size);
-  if (!z) ZERO_BLOCK_CACHE.set(size, (z = Buffer.alloc(size)));
-  return z;
-}
-
 const DT_OF: Record<string, number> = { file: DT.file, dir: DT.dir, symlink: DT.symlink, char: DT.char, block: DT.block, fifo: DT.fifo, socket: DT.socket };
 
 /**
@@ -168,7 +162,7 @@ export class ImageBuilder {
     private readonly compressor: Compressor,
   ) {
     this.combiner = new WriteCombiner(layer, opts.blockSize);
-    this.staging = Buffer.alloc(MAX_EXTENT_SIZE);
+    this.staging = Buffer.alloc(extentChunkSize(opts.bucketSize));
     this.inlineMax = Math.min(2048, opts.nodeSize / 8);
   }
 
@@ -339,7 +333,7 @@ export class ImageBuilder {
       if (total > 0 && total <= this.inlineMax) {
         this.extentKeys.push({ inode: inum, offset: total, snapshot: 0, type: KEY_TYPE.inlineData, value: Buffer.from(bytes) });
       } else {
-        for (let at = 0; at < total; at += MAX_EXTENT_SIZE) this.emitChunk(inum, at, bytes.subarray(at, Math.min(total, at + MAX_EXTENT_SIZE)));
+        for (let at = 0; at < total; at += this.staging.length) this.emitChunk(inum, at, bytes.subarray(at, Math.min(total, at + this.staging.length)));
       }
     } else if (source.kind === 'fd') {
       for (;;) {
@@ -351,7 +345,7 @@ export class ImageBuilder {
       }
     } else {
       // Stream: small files are collected and stored inline; larger ones are staged in
-      // MAX_EXTENT_SIZE chunks so the extent boundaries match the directory path exactly.
+      // chunk-size pieces so the extent boundaries match the directory path exactly.
       let fill = 0;
       const small = expectedSize <= this.inlineMax ? Buffer.alloc(expectedSize) : undefined;
       for await (const chunk of source.chunks) {
@@ -389,36 +383,15 @@ export class ImageBuilder {
     return total;
   }
 
-  /** Store one chunk (<= MAX_EXTENT_SIZE) at file offset `start`; all-zero blocks become holes. */
+  /** Store one chunk (<= the chunk size) at file offset `start`; all-zero blocks become holes. */
   private emitChunk(inum: number, start: number, data: Buffer): void {
-    const bs = this.opts.blockSize;
-    const zero = zeroBlock(bs);
-    let runStart = -1;
-    for (let at = 0; at < data.length; at += bs) {
-      const end = Math.min(data.length, at + bs);
-      const isZero = end - at === bs ? data.subarray(at, end).equals(zero) : data.subarray(at, end).equals(zero.subarray(0, end - at));
-      if (isZero) {
-        if (runStart >= 0) this.writeExtent(inum, start + runStart, data.subarray(runStart, at));
-        runStart = -1;
-      } else if (runStart < 0) runStart = at;
-    }
-    if (runStart >= 0) this.writeExtent(inum, start + runStart, data.subarray(runStart));
+    for (const [a, b] of dataRuns(data, this.opts.blockSize)) this.writeExtent(inum, start + a, data.subarray(a, b));
   }
 
   private writeExtent(inum: number, fileOffset: number, data: Buffer): void {
-    let stored: Buffer = data;
-    let compression: number = COMPRESSION.none;
     const bs = this.opts.blockSize;
-    if (this.opts.compression === COMPRESSION.zstd && data.length > bs) {
-      const packed = this.compressor.compress(COMPRESSION.zstd, data, this.opts.compressionLevel);
-      // Keep the compressed form only when it saves at least one block on disk.
-      if (Math.ceil(packed.length / bs) < Math.ceil(data.length / bs)) {
-        stored = packed;
-        compression = COMPRESSION.zstd;
-        this.usedZstd = true;
-      }
-    }
-    const checksum = this.checksums.compute(this.opts.dataChecksum, stored);
+    const { stored, compression, checksum } = packChunk(data, this.opts.compression, this.opts.compressionLevel, this.opts.dataChecksum, bs, this.compressor, this.checksums);
+    if (compression === COMPRESSION.zstd) this.usedZstd = true;
     const pointers: Ptr[] = [];
     for (const member of this.space.pickMembers(this.opts.replicas)) {
       const offset = this.space.allocate(member, BUCKET_DATA.user, stored.length);

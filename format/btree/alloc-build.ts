@@ -24,28 +24,32 @@ export function writeAllocBtree(space: AllocSpace, members: number[], bucketSize
     buildBtree(BTREE.alloc, fake, { ...ctx, place: () => (nodes++, []) });
     return nodes;
   };
-  // Reserved buckets that were free with generation 0 add keys; others were keyed already.
-  // Assume the worst (all new) so the reservation is never short.
-  let reserved = 1;
-  for (let round = 0; round < 16; round++) {
-    const need = Math.ceil(nodesFor(baseKeys + reserved * members.length) / nodesPerBucket);
-    if (need <= reserved) break;
-    reserved = need;
+  // Fixpoint: the node count depends on the key count, which depends on which reserved
+  // buckets hold nodes. Place provisional usage, recount, and repeat until stable.
+  const slots = new Map<number, Array<{ bucket: number; offset: number }>>(members.map((m) => [m, []]));
+  const reserve = (count: number) => {
+    for (const member of members) {
+      const list = slots.get(member)!;
+      while (list.length < count) {
+        const [b] = space.takeWholeBuckets(member, 1);
+        for (let i = 0; i < nodesPerBucket; i++) list.push({ bucket: b!, offset: b! * bucketSize + i * ctx.nodeSize });
+      }
+    }
+  };
+  const setUsage = (nodes: number, sign: 1 | -1) => {
+    for (const member of members) for (let i = 0; i < nodes; i++) space.addUsed(member, slots.get(member)![i]!.bucket, sign * ctx.nodeSize);
+  };
+  let nodes = nodesFor(baseKeys + members.length);
+  for (let round = 0; ; round++) {
+    if (round > 32) throw new Error('alloc btree placement did not converge');
+    reserve(nodes);
+    setUsage(nodes, 1);
+    const needed = nodesFor(space.allocKeys().length);
+    if (needed === nodes) break;
+    setUsage(nodes, -1);
+    nodes = needed;
   }
-  const slots = new Map<number, Array<{ bucket: number; offset: number }>>();
-  for (const member of members) {
-    const buckets = space.takeWholeBuckets(member, reserved);
-    const list: Array<{ bucket: number; offset: number }> = [];
-    for (const b of buckets) for (let i = 0; i < nodesPerBucket; i++) list.push({ bucket: b, offset: b * bucketSize + i * ctx.nodeSize });
-    slots.set(member, list);
-  }
-  // Usage must be final before the keys are built: count exactly the nodes that will be placed,
-  // which depends only on the key count.
-  const keysBefore = space.allocKeys();
-  const nodes = nodesFor(keysBefore.length);
-  for (const member of members) for (let i = 0; i < nodes; i++) space.addUsed(member, slots.get(member)![i]!.bucket, ctx.nodeSize);
   const keys = space.allocKeys();
-  if (keys.length !== keysBefore.length) throw new Error('alloc key count changed while placing the alloc btree');
   let next = 0;
   const root = buildBtree(BTREE.alloc, keys, {
     ...ctx,

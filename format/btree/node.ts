@@ -1,10 +1,12 @@
 // Btree node encoding and decoding. A node is node_size bytes: a node_header, then keys sorted
 // by position, each a key_header plus its value padded to 8 bytes, then zeros. Decoding
 // checks, in order: magic, checksum, identity (btree, level, filesystem), bounds of every key
-// header, key order and the node's min/max range. Values are not interpreted here.
+// header, key order and the node's min/max range, and that an interior node's children tile
+// its range (the one place values are read here).
 import { FieldRangeError } from '../codec.js';
-import { KeyHeader, NODE_MAGIC, NodeHeader } from '../layout.js';
-import { comparePos, type Key, type Pos, posToText } from '../keys.js';
+import { CorruptImageError } from '../errors.js';
+import { KEY_TYPE, KeyHeader, NODE_MAGIC, NodeHeader } from '../layout.js';
+import { comparePos, decodeBtreePointer, type Key, type Pos, posSuccessor, posToText } from '../keys.js';
 import type { Checksummer } from '../checksum.js';
 
 export interface NodeContent {
@@ -116,5 +118,33 @@ export function decodeNode(bytes: Buffer, expect: NodeExpectation, checksums: Ch
     prev = key;
     at += KeyHeader.size + pad8(kh.value_size);
   }
+  if (h.level > 0) checkChildrenTile(keys, min, max);
   return { btreeId: h.btree_id, level: h.level, seq: h.seq, min, max, keys, checksum: stored, usedBytes };
+}
+
+/**
+ * An interior node's children tile its range: the first child starts at the node's min, each
+ * next one right after the previous key, and the last key is the node's max. Without this, two
+ * pointers may name overlapping ranges and so one child; a walk would then visit a shared child
+ * once per pointer at every level, (fanout)^depth visits from a handful of nodes. With it, each
+ * node is reached through at most one pointer, and a walk reads at most as many nodes as the
+ * image holds.
+ */
+function checkChildrenTile(keys: Key[], min: Pos, max: Pos): void {
+  if (keys.length === 0) throw new NodeError('bounds', 'interior node without keys');
+  let expectMin = min;
+  keys.forEach((k, i) => {
+    if (k.type !== KEY_TYPE.btreePointer) throw new NodeError('order', `key ${i} of an interior node has type ${k.type}, not btreePointer`);
+    let childMin: Pos;
+    try {
+      childMin = decodeBtreePointer(k.value).min;
+    } catch (err) {
+      if (err instanceof CorruptImageError) throw new NodeError('bounds', `key ${i}: ${err.message}`);
+      throw err;
+    }
+    if (comparePos(childMin, expectMin) !== 0) throw new NodeError('order', `key ${i}: child range starts at ${posToText(childMin)}, expected ${posToText(expectMin)} (children must tile the node's range)`);
+    expectMin = posSuccessor(k);
+  });
+  const last = keys[keys.length - 1]!;
+  if (comparePos(last, max) !== 0) throw new NodeError('order', `last child ends at ${posToText(last)}, node max is ${posToText(max)}`);
 }
