@@ -42,6 +42,7 @@ const ino = (inum: number): Pos => ({ inode: inum, offset: 0, snapshot: 0 });
 export class FsWriter {
   readonly reader: FsReader;
   readonly inlineMax: number;
+  private staging: Buffer | undefined;
 
   private constructor(readonly vol: Volume, private readonly compressor: Compressor) {
     this.reader = new FsReader(vol.img);
@@ -138,7 +139,9 @@ export class FsWriter {
   private async dataItems(inum: number, start: number, chunks: Content): Promise<{ items: JournalItem[]; length: number }> {
     const fs = this.vol.fs;
     const items: JournalItem[] = [];
-    const staging = Buffer.alloc(extentChunkSize(fs.bucketSize));
+    // One staging buffer per writer: every chunk is stored (written and encoded) before the
+    // next is gathered, so nothing keeps a view of it.
+    const staging = (this.staging ??= Buffer.alloc(extentChunkSize(fs.bucketSize)));
     let fill = 0;
     let at = start;
     const flushStaging = (data: Buffer) => {

@@ -18,8 +18,9 @@ export interface PutHooks {
   onProgress?: (files: number, bytes: number) => void;
 }
 
-function* readChunks(fd: number, hostPath: Buffer): Generator<Buffer> {
-  const size = 1 << 20;
+function* readChunks(fd: number, hostPath: Buffer, expected: number): Generator<Buffer> {
+  // Sized to the file (plus one byte to see growth), so small files cost small buffers.
+  const size = Math.min(1 << 20, expected + 1);
   for (let position = 0; ;) {
     const buf = Buffer.allocUnsafe(size);
     let n: number;
@@ -49,6 +50,11 @@ function walkSource(source: string): WalkedEntry[] {
 }
 
 export async function putPaths(w: FsWriter, sources: string[], dest: string, hooks: PutHooks = {}): Promise<{ files: number; bytes: number }> {
+  // Group commit: a put of many small files costs a few journal flushes, not two per file.
+  return w.vol.batch(() => putPathsBatched(w, sources, dest, hooks));
+}
+
+async function putPathsBatched(w: FsWriter, sources: string[], dest: string, hooks: PutHooks): Promise<{ files: number; bytes: number }> {
   let destIsDir = false;
   try {
     destIsDir = (w.reader.lookup(dest).inode.mode & S_IFMT) === S_IFDIR;
@@ -94,7 +100,7 @@ export async function putPaths(w: FsWriter, sources: string[], dest: string, hoo
             throw sourceError(wk.hostPath, err, 'cannot read source file');
           }
           try {
-            await w.create(imagePath, { kind: 'file', ...meta }, readChunks(fd, wk.hostPath), `put ${imagePath.toString()}`);
+            await w.create(imagePath, { kind: 'file', ...meta }, readChunks(fd, wk.hostPath, e.size), `put ${imagePath.toString()}`);
           } finally {
             fs.closeSync(fd);
           }
