@@ -7,6 +7,7 @@ import { rmCommand } from './rm.js';
 import { mkdirCommand } from './mkdir.js';
 import { mvCommand } from './mv.js';
 import { lnCommand } from './ln.js';
+import { cpCommand } from './cp.js';
 import { scrubCommand } from './scrub.js';
 
-export const COMMANDS: CommandSpec[] = [mkfsCommand, dumpCommand, putCommand, rmCommand, mkdirCommand, mvCommand, lnCommand, scrubCommand];
+export const COMMANDS: CommandSpec[] = [mkfsCommand, dumpCommand, putCommand, rmCommand, mkdirCommand, mvCommand, lnCommand, cpCommand, scrubCommand];

@@ -225,6 +225,11 @@ export class Space {
     return keys;
   }
 
+  /** Bytes counted in use in one bucket (for checks that recount usage). */
+  usedBytes(member: number, bucket: number): number {
+    return this.members[member]?.used[bucket] ?? 0;
+  }
+
   freeBuckets(member: number): number {
     return this.members[member]!.free;
   }

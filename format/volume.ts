@@ -17,10 +17,10 @@ import { encodeNode } from './btree/node.js';
 import { writeAllocBtree } from './btree/alloc-build.js';
 import { decodeEntry, encodeEntry, entrySize, replayable, scanRing, type JournalEntry, type JournalItem, type RingScan } from './journal.js';
 import { Space } from './space.js';
-import { BTREE, BTREE_COUNT, BUCKET_DATA, KEY_TYPE, SB_FLAG, SB_OFFSET, SB_TAIL } from './layout.js';
+import { BTREE, BTREE_COUNT, BUCKET_DATA, INCOMPAT, KEY_TYPE, SB_FLAG, SB_OFFSET, SB_TAIL } from './layout.js';
 import { encodeSuperblock, type FsInfo, type RootInfo } from './superblock.js';
 import { OperationalError } from './errors.js';
-import type { Key, Ptr } from './keys.js';
+import { POS_MIN, type Key, type Ptr } from './keys.js';
 
 export type VolumeOptions = OpenOptions;
 
@@ -269,8 +269,10 @@ export class Volume {
       { nodeSize: fs.nodeSize, checksumType: fs.metadataChecksum, fsMagic: this.img.fsMagic, seq, checksums: this.img.checksums, fill: 7 / 8 },
       (member, offset, bytes) => this.layer.write(member, offset, bytes));
     this.layer.flush();
+    // Readers that do not know reflink must not open an image that has shared extents.
+    const incompat = this.trees[BTREE.reflink]!.next(POS_MIN) ? fs.incompat | INCOMPAT.reflink : fs.incompat & ~INCOMPAT.reflink;
     const next: FsInfo = {
-      ...fs, seq, roots, journalSeq: this.nextSeq, flags: fs.flags | SB_FLAG.clean,
+      ...fs, seq, roots, incompat, journalSeq: this.nextSeq, flags: fs.flags | SB_FLAG.clean,
       nextInode: this.counters.nextInode, nextReflink: this.counters.nextReflink, nextStripe: this.counters.nextStripe,
     };
     // Copy 0 everywhere, flush, then copy 1: a crash leaves some copy of either generation whole.

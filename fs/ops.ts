@@ -5,11 +5,12 @@
 import { ImagePathError, OperationalError } from '../format/errors.js';
 import type { Volume } from '../format/volume.js';
 import type { JournalItem } from '../format/journal.js';
-import { type DecodedInode, escapeName, type Key, nameHash, ops, type Pos, POS_MAX, type XattrEntry } from '../format/keys.js';
+import { type DecodedInode, escapeName, type Key, nameHash, ops, type Pos, POS_MAX, type ReflinkPointer, type XattrEntry } from '../format/keys.js';
 import { BTREE, DT, extentChunkSize, KEY_TYPE, NAME_MAX, ROOT_INODE } from '../format/layout.js';
 import { dataRuns, packChunk } from '../format/extent-write.js';
 import { loadCompressor, type Compressor } from '../format/compress.js';
 import { FsReader, S_IFDIR, splitPath } from './reader.js';
+import { RefcountDelta } from './reflink.js';
 import { KIND_TO_IFMT, S_IFMT, type EntryKind, type Timespec, type Xattr } from './entry.js';
 
 export interface NewInode {
@@ -175,12 +176,18 @@ export class FsWriter {
   }
 
   /** Items that remove file data in [start, end): deleted, trimmed or split keys. */
-  private punchItems(inum: number, start: number, end: number): JournalItem[] {
+  private punchItems(inum: number, start: number, end: number, refs: RefcountDelta): JournalItem[] {
     const items: JournalItem[] = [];
     for (const e of this.reader.extents(inum)) {
       if (e.end <= start || e.start >= end) continue;
-      if (e.kind === 'reflink') throw new OperationalError('UNSUPPORTED', 'changing shared (reflinked) data is not supported yet');
       const k = e.key;
+      if (e.kind === 'reflink') {
+        // A shared range loses this pointer and gains its remaining pieces: refcounts follow.
+        const r = ops.reflinkPointer.decode(k.value);
+        refs.pointer(r, -1);
+        if (e.start < start) refs.pointer({ liveSize: start - e.start, index: r.index }, 1);
+        if (e.end > end) refs.pointer({ liveSize: e.end - end, index: r.index + (end - e.start) }, 1);
+      }
       let replacedAtEnd = false;
       if (e.start < start) {
         const front = start - e.start;
@@ -199,6 +206,10 @@ export class FsWriter {
   /** The value of key `k` keeping `length` bytes starting `skip` bytes into its range. */
   private trimmedValue(k: Key, skip: number, length: number): Buffer {
     if (k.type === KEY_TYPE.inlineData) return Buffer.from(k.value.subarray(skip, skip + length));
+    if (k.type === KEY_TYPE.reflinkPointer) {
+      const r = ops.reflinkPointer.decode(k.value);
+      return ops.reflinkPointer.encode({ liveSize: length, index: r.index + skip });
+    }
     const body = ops.extent.decode(k.value);
     return ops.extent.encode({ ...body, chunkOffset: body.chunkOffset + skip, liveSize: length });
   }
@@ -294,9 +305,12 @@ export class FsWriter {
   }
 
   /** Items deleting an inode and everything it owns. */
-  private dropInodeItems(inum: number): JournalItem[] {
+  private dropInodeItems(inum: number, refs: RefcountDelta): JournalItem[] {
     const items: JournalItem[] = [];
-    for (const e of this.reader.extents(inum)) items.push(del(BTREE.extents, e.key));
+    for (const e of this.reader.extents(inum)) {
+      if (e.kind === 'reflink') refs.pointer(ops.reflinkPointer.decode(e.key.value), -1);
+      items.push(del(BTREE.extents, e.key));
+    }
     for (const k of this.vol.trees[BTREE.xattrs]!.range(ino(inum), { inode: inum, offset: POS_MAX.offset, snapshot: 0 })) items.push(del(BTREE.xattrs, k));
     items.push(del(BTREE.inodes, ino(inum)));
     return items;
@@ -312,13 +326,15 @@ export class FsWriter {
     if (isDir && expect === 'file') throw new ImagePathError(shown, 'EISDIR');
     if (!isDir && expect === 'dir') throw new ImagePathError(shown, 'ENOTDIR');
     if (isDir && this.reader.readdir(d.target).length > 0) throw new ImagePathError(shown, 'ENOTEMPTY');
+    const refs = new RefcountDelta(this.vol);
     const items = this.removeProbed(BTREE.dirents, dir, d.offset, (k) => ops.dirent.decode(k.value).name);
-    if (isDir || target.nlink <= 1) items.push(...this.dropInodeItems(d.target));
+    if (isDir || target.nlink <= 1) items.push(...this.dropInodeItems(d.target, refs));
     else {
       const now = nowTimespec();
       items.push(put(BTREE.inodes, this.inodeKey(d.target, { ...target, nlink: target.nlink - 1, ctime_sec: now.sec, ctime_nsec: now.nsec })));
     }
     items.push(put(BTREE.inodes, this.inodeKey(dir, this.touchDir(dirInode, isDir ? -1 : 0))));
+    items.push(...refs.items());
     this.vol.commit(items, `remove ${shown}`);
   }
 
@@ -341,6 +357,7 @@ export class FsWriter {
     const existing = this.reader.lookupName(dst.dir, dst.name);
     if (existing && existing.target === d.target) return;
     const items: JournalItem[] = [];
+    const refs = new RefcountDelta(this.vol);
     // Remove the old name first; when both names live in one directory, the dirent probing of
     // the new name must see that removal, so compute it against a tree without the old key.
     items.push(...this.removeProbed(BTREE.dirents, src.dir, d.offset, (k) => ops.dirent.decode(k.value).name));
@@ -352,7 +369,7 @@ export class FsWriter {
       if (!victimDir && movingDir) throw new ImagePathError(dst.shown, 'ENOTDIR');
       if (victimDir && this.reader.readdir(existing.target).length > 0) throw new ImagePathError(dst.shown, 'ENOTEMPTY');
       items.push(del(BTREE.dirents, { inode: dst.dir, offset: existing.offset, snapshot: 0 }));
-      if (victimDir || victim.nlink <= 1) items.push(...this.dropInodeItems(existing.target));
+      if (victimDir || victim.nlink <= 1) items.push(...this.dropInodeItems(existing.target, refs));
       else items.push(put(BTREE.inodes, this.inodeKey(existing.target, { ...victim, nlink: victim.nlink - 1 })));
       if (victimDir) dstDirInode = { ...dstDirInode, nlink: dstDirInode.nlink - 1 };
       // Reuse the victim's slot: it is where probing for this name stops.
@@ -373,6 +390,7 @@ export class FsWriter {
       items.push(put(BTREE.inodes, this.inodeKey(src.dir, this.touchDir(src.dirInode, movedAcross ? -1 : 0))));
       items.push(put(BTREE.inodes, this.inodeKey(dst.dir, this.touchDir(dstDirInode, movedAcross ? 1 : 0))));
     }
+    items.push(...refs.items());
     this.vol.commit(items, `rename ${src.shown} ${dst.shown}`);
   }
 
@@ -383,6 +401,7 @@ export class FsWriter {
     const end = offset + data.length;
     const newSize = Math.max(inode.size, end);
     const items: JournalItem[] = [];
+    const refs = new RefcountDelta(this.vol);
     const extents = this.reader.extents(inum);
     const inline = extents.find((e) => e.kind === 'inline');
     if (newSize <= this.inlineMax && extents.every((e) => e.kind === 'inline')) {
@@ -399,12 +418,13 @@ export class FsWriter {
       const merged = Buffer.alloc(to - from);
       inline.key.value.copy(merged, inline.start - from);
       data.copy(merged, offset - from);
-      items.push(...this.punchItems(inum, from, to));
+      items.push(...this.punchItems(inum, from, to, refs));
       items.push(...(await this.dataItems(inum, from, merged)).items);
     } else {
-      items.push(...this.punchItems(inum, offset, end));
+      items.push(...this.punchItems(inum, offset, end, refs));
       items.push(...(await this.dataItems(inum, offset, data)).items);
     }
+    items.push(...refs.items());
     const now = nowTimespec();
     items.push(put(BTREE.inodes, this.inodeKey(inum, { ...inode, size: newSize, mtime_sec: now.sec, mtime_nsec: now.nsec, ctime_sec: now.sec, ctime_nsec: now.nsec })));
     this.vol.commit(items, `write ${path}`);
@@ -414,10 +434,81 @@ export class FsWriter {
   truncate(path: string | Buffer, size: number): void {
     const { inum, inode } = this.reader.lookup(path);
     if ((inode.mode & S_IFMT) !== KIND_TO_IFMT.file) throw new ImagePathError(String(path), 'EISDIR', `${path}: not a regular file`);
-    const items = size < inode.size ? this.punchItems(inum, size, inode.size) : [];
+    const refs = new RefcountDelta(this.vol);
+    const items = size < inode.size ? this.punchItems(inum, size, inode.size, refs) : [];
     const now = nowTimespec();
     items.push(put(BTREE.inodes, this.inodeKey(inum, { ...inode, size, mtime_sec: now.sec, mtime_nsec: now.nsec, ctime_sec: now.sec, ctime_nsec: now.nsec })));
+    items.push(...refs.items());
     this.vol.commit(items, `truncate ${path}`);
+  }
+
+  /** fallocate(PUNCH_HOLE): [offset, offset + length) reads as zeros and frees its space. */
+  punchHole(path: string | Buffer, offset: number, length: number): void {
+    const { inum, inode } = this.reader.lookup(path);
+    if ((inode.mode & S_IFMT) !== KIND_TO_IFMT.file) throw new ImagePathError(String(path), 'EISDIR', `${path}: not a regular file`);
+    const refs = new RefcountDelta(this.vol);
+    const end = Math.min(inode.size, offset + length);
+    if (end <= offset) return;
+    const items = this.punchItems(inum, offset, end, refs);
+    items.push(...refs.items());
+    if (items.length) this.vol.commit(items, `punch ${path}`);
+  }
+
+  /**
+   * cp --reflink: a new file `dst` sharing `src`'s data. Unshared extents of the source move
+   * into the reflink btree as indirect extents (their bytes stay where they are), and both
+   * files get reflink pointers; inline data is copied.
+   */
+  async reflinkCopy(src: string | Buffer, dst: string | Buffer): Promise<number> {
+    const s = this.reader.lookup(src);
+    if ((s.inode.mode & S_IFMT) !== KIND_TO_IFMT.file) throw new ImagePathError(String(src), 'EISDIR', `${src}: not a regular file`);
+    const { dir, dirInode, name, shown } = this.parentOf(dst);
+    if (this.reader.lookupName(dir, name)) throw new ImagePathError(shown, 'EEXIST');
+    const inum = this.vol.allocateInode();
+    const now = nowTimespec();
+    const inode: DecodedInode = { ...s.inode, nlink: 1, atime_sec: now.sec, atime_nsec: now.nsec, mtime_sec: now.sec, mtime_nsec: now.nsec, ctime_sec: now.sec, ctime_nsec: now.nsec };
+    const items: JournalItem[] = [put(BTREE.inodes, this.inodeKey(inum, inode))];
+    const refs = new RefcountDelta(this.vol);
+    for (const e of this.reader.extents(s.inum)) {
+      const k = e.key;
+      if (e.kind === 'inline') {
+        items.push(put(BTREE.extents, { ...k, inode: inum }));
+        continue;
+      }
+      let pointer: ReflinkPointer;
+      if (e.kind === 'extent') {
+        const body = ops.extent.decode(k.value);
+        const index = this.vol.allocateReflink(body.liveSize);
+        const indirect: Key = { inode: 0, offset: index + body.liveSize, snapshot: 0, type: KEY_TYPE.indirectExtent, value: ops.indirectExtent.encode({ refcount: 1, body }) };
+        refs.addIndirect(indirect);
+        pointer = { liveSize: body.liveSize, index };
+        refs.pointer(pointer, 1);
+        items.push(put(BTREE.extents, { ...k, type: KEY_TYPE.reflinkPointer, value: ops.reflinkPointer.encode(pointer) }));
+      } else {
+        pointer = ops.reflinkPointer.decode(k.value);
+      }
+      refs.pointer(pointer, 1);
+      items.push(put(BTREE.extents, { ...k, inode: inum, type: KEY_TYPE.reflinkPointer, value: ops.reflinkPointer.encode(pointer) }));
+    }
+    // Indirect extents first: replaying in order never sees a pointer to a missing extent.
+    items.splice(1, 0, ...refs.items());
+    items.push(this.direntItem(dir, name, inum, DT.file));
+    items.push(put(BTREE.inodes, this.inodeKey(dir, this.touchDir(dirInode))));
+    this.vol.commit(items, `reflink ${shown}`);
+    return inum;
+  }
+
+  /** cp without --reflink: a new file with a copy of the bytes (holes stay holes). */
+  async copyFile(src: string | Buffer, dst: string | Buffer): Promise<number> {
+    const s = this.reader.lookup(src);
+    if ((s.inode.mode & S_IFMT) !== KIND_TO_IFMT.file) throw new ImagePathError(String(src), 'EISDIR', `${src}: not a regular file`);
+    const inum = await this.create(dst, { kind: 'file', perm: s.inode.mode & 0o7777, uid: s.inode.uid, gid: s.inode.gid });
+    for (const p of this.reader.pieces(s.inum, s.inode.size, String(src))) {
+      if ('data' in p) await this.write(dst, p.offset, Buffer.from(p.data));
+    }
+    const d = this.reader.lookup(dst);
+    if (d.inode.size !== s.inode.size) this.truncate(dst, s.inode.size);
+    return inum;
   }
 
   /** chmod / chown / utimes in one: fields left undefined stay. */

@@ -48,3 +48,38 @@ export function moveInto(w: FsWriter, from: string, to: string): void {
   }
   w.rename(from, target);
 }
+
+/** cp [-r] [--reflink]: files are copied or shared, directories recreated, symlinks copied. */
+export async function copyTree(w: FsWriter, src: string, dst: string, opts: { reflink: boolean; recursive: boolean; signal?: AbortSignal }): Promise<void> {
+  const top = w.reader.lookup(src);
+  let target = dst;
+  try {
+    if ((w.reader.lookup(dst).inode.mode & S_IFMT) === S_IFDIR) target = `${dst.replace(/\/+$/, '')}/${src.replace(/\/+$/, '').split('/').pop()}`;
+  } catch (err) {
+    if (!(err instanceof ImagePathError)) throw err;
+  }
+  const copyOne = async (from: Buffer, to: Buffer, mode: number, inum: number, size: number) => {
+    const kind = mode & S_IFMT;
+    if (kind === 0o120000) await w.symlink(w.reader.readAll(inum, size, from.toString()), to, { perm: mode & 0o7777 });
+    else if (kind === 0o100000) await (opts.reflink ? w.reflinkCopy(from, to) : w.copyFile(from, to));
+    else throw new ImagePathError(from.toString(), 'EINVAL', `${from.toString()}: cannot copy this file type`);
+  };
+  if ((top.inode.mode & S_IFMT) !== S_IFDIR) {
+    await copyOne(Buffer.from(src), Buffer.from(target), top.inode.mode, top.inum, top.inode.size);
+    return;
+  }
+  if (!opts.recursive) throw new ImagePathError(src, 'EISDIR', `${src}: Is a directory (use -r)`);
+  const stack: Array<{ from: Buffer; to: Buffer; inum: number; mode: number }> = [{ from: Buffer.from(src.replace(/\/+$/, '')), to: Buffer.from(target), inum: top.inum, mode: top.inode.mode }];
+  while (stack.length) {
+    if (opts.signal?.aborted) throw new InterruptedError('cp interrupted; what was copied before stays');
+    const d = stack.pop()!;
+    await w.mkdir(d.to, { perm: d.mode & 0o7777 });
+    for (const e of w.reader.readdir(d.inum)) {
+      const ino = w.reader.requireInode(e.target, e.name.toString());
+      const from = Buffer.concat([d.from, Buffer.from('/'), e.name]);
+      const to = Buffer.concat([d.to, Buffer.from('/'), e.name]);
+      if ((ino.mode & S_IFMT) === S_IFDIR) stack.push({ from, to, inum: e.target, mode: ino.mode });
+      else await copyOne(from, to, ino.mode, e.target, ino.size);
+    }
+  }
+}
