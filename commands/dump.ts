@@ -73,6 +73,8 @@ export const dumpCommand: CommandSpec = {
       ctx.out.line('');
       ctx.out.line(`total: ${formatBytes(u.totals.size)}, used ${formatBytes(u.totals.usedBytes)}, free ${formatBytes(u.totals.freeBytes)}`);
       ctx.out.line(`files: ${f.inodes} inodes, ${formatBytes(f.logicalBytes)} of file data: ${formatBytes(f.inlineBytes)} inline, ${formatBytes(f.extentBytes)} in ${f.extents} extents (${f.compressedExtents} compressed) stored in ${formatBytes(f.storedBytes)} with replicas`);
+      const r = u.reflink;
+      if (r.indirectExtents) ctx.out.line(`shared: ${formatBytes(r.sharedBytes)} in ${r.indirectExtents} shared extents, ${r.references} references; sharing saves ${formatBytes(r.savedBytes)}`);
       return 0;
     }));
 

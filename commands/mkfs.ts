@@ -41,7 +41,6 @@ export const mkfsCommand: CommandSpec = {
         const { DEFAULTS, LIMITS } = await import('../format/layout.js');
         const fsMod = await import('node:fs');
         if (flags.ec !== undefined) throw new UsageError('--ec: erasure coding is not supported yet by this strata version');
-        if (flags.dedupe) throw new UsageError('--dedupe: not supported yet by this strata version');
         const replicas = parseCount(flags.replicas ?? '1', '--replicas', 1, 4);
         const metadataReplicas = flags.metadataReplicas !== undefined ? parseCount(flags.metadataReplicas, '--metadata-replicas', 1, 4) : replicas;
         const [compName, levelText] = (flags.compression ?? 'none').split(':');
@@ -73,7 +72,7 @@ export const mkfsCommand: CommandSpec = {
           {
             members, size, replicas, metadataReplicas, compression: compName === 'zstd' ? 1 : 0, compressionLevel,
             dataChecksum, metadataChecksum: dataChecksum === 2 ? 2 : 1, blockSize, bucketSize, nodeSize, label, uuid,
-            force: Boolean(flags.force), now: sourceDateEpoch(ctx.env),
+            force: Boolean(flags.force), dedupe: Boolean(flags.dedupe), now: sourceDateEpoch(ctx.env),
             clampTime: ctx.env.SOURCE_DATE_EPOCH ? sourceDateEpoch(ctx.env) : undefined,
           },
           async (builder, hooks) => {
@@ -94,13 +93,14 @@ export const mkfsCommand: CommandSpec = {
         if (ctx.out.json) {
           ctx.out.document({
             version: 1, command: 'mkfs', uuid: result.fsUuid.toString('hex'), members: result.members,
-            inodes: result.inodes, files: result.files, dataBytes: result.dataBytes, storedBytes: result.storedBytes,
+            inodes: result.inodes, files: result.files, dataBytes: result.dataBytes, storedBytes: result.storedBytes, dedupedBytes: result.dedupedBytes,
           });
         } else {
           const uuidText = result.fsUuid.toString('hex').replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5');
           ctx.out.line(`created strata image ${uuidText}`);
           for (const m of result.members) ctx.out.line(`  member ${m.path}: ${formatBytes(m.size)}, ${m.buckets} buckets`);
           ctx.out.line(`  ${result.inodes} inodes, ${result.files} files, ${formatBytes(result.dataBytes)} of data stored in ${formatBytes(result.storedBytes)}`);
+          if (result.dedupedBytes) ctx.out.line(`  --dedupe shared ${formatBytes(result.dedupedBytes)} of identical file contents`);
         }
         return 0;
       }));

@@ -50,6 +50,8 @@ export interface UsageInfo {
   members: Array<{ index: number; path: string; size: number; buckets: number; bucketSize: number; byType: Record<string, { buckets: number; usedBytes: number }>; freeBuckets: number }>;
   totals: { size: number; usedBytes: number; freeBytes: number };
   files: { inodes: number; logicalBytes: number; inlineBytes: number; extentBytes: number; storedBytes: number; compressedExtents: number; extents: number };
+  /** shared data: indirect extents, the bytes they hold, the pointers to them, and what sharing saved */
+  reflink: { indirectExtents: number; sharedBytes: number; references: number; savedBytes: number };
 }
 
 export function usageInfo(img: Image): UsageInfo {
@@ -85,9 +87,19 @@ export function usageInfo(img: Image): UsageInfo {
       if (e.compression) compressedExtents++;
     }
   }
+  const reflink = { indirectExtents: 0, sharedBytes: 0, references: 0, savedBytes: 0 };
+  for (const k of img.btrees[BTREE.reflink]!.range()) {
+    if (k.type !== KEY_TYPE.indirectExtent) continue;
+    const ind = ops.indirectExtent.decode(k.value);
+    reflink.indirectExtents++;
+    reflink.sharedBytes += ind.body.liveSize;
+    reflink.references += ind.refcount;
+    reflink.savedBytes += ind.body.liveSize * Math.max(0, ind.refcount - 1);
+    storedBytes += Math.ceil(ind.body.storedSize / f.blockSize) * f.blockSize * ind.body.pointers.length;
+  }
   const size = members.reduce((n, m) => n + m.size, 0);
   const usedBytes = members.reduce((n, m) => n + Object.values(m.byType).reduce((a, t) => a + t.usedBytes, 0), 0);
-  return { members, totals: { size, usedBytes, freeBytes: members.reduce((n, m) => n + m.freeBuckets * f.bucketSize, 0) }, files: { inodes, logicalBytes, inlineBytes, extentBytes, storedBytes, compressedExtents, extents } };
+  return { members, totals: { size, usedBytes, freeBytes: members.reduce((n, m) => n + m.freeBuckets * f.bucketSize, 0) }, files: { inodes, logicalBytes, inlineBytes, extentBytes, storedBytes, compressedExtents, extents }, reflink };
 }
 
 export function btreeId(name: string): number {

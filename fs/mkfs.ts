@@ -13,7 +13,7 @@ import { COMPRESSION, loadCompressor, type Compressor } from '../format/compress
 import { InterruptedError, OperationalError, StrataError, UsageError } from '../format/errors.js';
 import { FileBlockLayer, type BlockLayer } from '../format/io.js';
 import { dataRuns, packChunk } from '../format/extent-write.js';
-import { type Key, type Ptr, nameHash, ops } from '../format/keys.js';
+import { type ExtentBody, type Key, type Ptr, nameHash, ops } from '../format/keys.js';
 import {
   BTREE, BTREE_COUNT, BUCKET_DATA, DT, extentChunkSize, FORMAT_VERSION, INCOMPAT, KEY_TYPE, MEMBER_STATE, NAME_MAX,
   ROOT_INODE, SB_OFFSET, SB_TAIL,
@@ -38,6 +38,8 @@ export interface MkfsOptions {
   label: string;
   uuid?: Buffer;
   force: boolean;
+  /** store files with identical content once, shared through the reflink btree */
+  dedupe?: boolean;
   /** creation time and the time of directories a tar archive implies; SOURCE_DATE_EPOCH */
   now: number;
   /**
@@ -69,6 +71,8 @@ export interface MkfsResult {
   files: number;
   dataBytes: number;
   storedBytes: number;
+  /** bytes not stored again because --dedupe shared them */
+  dedupedBytes: number;
 }
 
 /** Where file content comes from: an open host file, or a stream of chunks (tar). */
@@ -98,6 +102,22 @@ interface InodeRecord {
   names?: Map<string, { offset: number; target: number }>;
   dropped?: boolean;
 }
+
+/** A shared extent being built: its reflink position and the references counted so far. */
+interface IndirectEntry {
+  position: number;
+  refcount: number;
+  body: ExtentBody;
+}
+
+/** The first file seen with some content; `shared` is set once a twin shares its data. */
+interface DedupeTwin {
+  keys: Key[];
+  shared?: Array<{ entry: IndirectEntry; end: number; pointer: Buffer }>;
+}
+
+/** --dedupe hashes a file in memory before storing it; larger files are stored as they are. */
+const DEDUPE_BUFFER_LIMIT = 64 * 1024 * 1024;
 
 const DT_OF: Record<string, number> = { file: DT.file, dir: DT.dir, symlink: DT.symlink, char: DT.char, block: DT.block, fifo: DT.fifo, socket: DT.socket };
 
@@ -145,6 +165,11 @@ export class ImageBuilder {
   private readonly direntKeys: Key[] = [];
   private readonly xattrKeys: Key[] = [];
   private readonly extentKeys: Key[] = [];
+  /** --dedupe: content key (size and sha256) -> the first file's data keys and, once shared, its indirect extents */
+  private readonly dedupeIndex = new Map<string, DedupeTwin>();
+  private readonly indirectKeys: IndirectEntry[] = [];
+  private nextReflink = 1;
+  dedupedBytes = 0;
   private readonly combiner: WriteCombiner;
   private readonly staging: Buffer;
   private nextInode = ROOT_INODE;
@@ -323,6 +348,60 @@ export class ImageBuilder {
   // -------------------------------------------------------------------------------------------
   // Content
 
+  /**
+   * With --dedupe, a file that may have a twin (`candidate`) is hashed first: a twin already
+   * stored is shared instead of written again. Otherwise as writeContent.
+   */
+  async writeFileContent(inum: number, expectedSize: number, source: ContentSource, candidate: boolean): Promise<number> {
+    if (!this.opts.dedupe || !candidate || expectedSize <= this.inlineMax || expectedSize > DEDUPE_BUFFER_LIMIT) return this.writeContent(inum, expectedSize, source);
+    let bytes: Buffer;
+    if (source.kind === 'bytes') bytes = source.bytes;
+    else if (source.kind === 'fd') bytes = readWholeFd(source.fd, expectedSize, source.hostPath);
+    else {
+      const parts: Buffer[] = [];
+      for await (const c of source.chunks) parts.push(Buffer.from(c));
+      bytes = Buffer.concat(parts);
+    }
+    const contentKey = `${bytes.length}:${crypto.createHash('sha256').update(bytes).digest('hex')}`;
+    const twin = this.dedupeIndex.get(contentKey);
+    if (twin) {
+      this.shareFrom(twin, inum);
+      const rec = this.inodes.get(inum)!;
+      rec.size = bytes.length;
+      this.dataBytes += bytes.length;
+      this.dedupedBytes += bytes.length;
+      return bytes.length;
+    }
+    const first = this.extentKeys.length;
+    const n = await this.writeContent(inum, bytes.length, { kind: 'bytes', bytes });
+    this.dedupeIndex.set(contentKey, { keys: this.extentKeys.slice(first) });
+    return n;
+  }
+
+  /** Give `inum` reflink pointers to a twin's data, moving the twin's extents into the reflink btree the first time. */
+  private shareFrom(twin: DedupeTwin, inum: number): void {
+    if (!twin.shared) {
+      twin.shared = [];
+      for (const k of twin.keys) {
+        if (k.type !== KEY_TYPE.extent) continue;
+        const body = ops.extent.decode(k.value);
+        const index = this.nextReflink;
+        this.nextReflink += body.liveSize;
+        const entry: IndirectEntry = { position: index + body.liveSize, refcount: 1, body };
+        this.indirectKeys.push(entry);
+        const pointer = ops.reflinkPointer.encode({ liveSize: body.liveSize, index });
+        // The twin's own key becomes a pointer at the same position.
+        k.type = KEY_TYPE.reflinkPointer;
+        k.value = pointer;
+        twin.shared.push({ entry, end: k.offset, pointer });
+      }
+    }
+    for (const s of twin.shared) {
+      s.entry.refcount++;
+      this.extentKeys.push({ inode: inum, offset: s.end, snapshot: 0, type: KEY_TYPE.reflinkPointer, value: s.pointer });
+    }
+  }
+
   /** Write the content of a file or symlink target; returns the bytes written. */
   async writeContent(inum: number, expectedSize: number, source: ContentSource): Promise<number> {
     const rec = this.inodes.get(inum)!;
@@ -452,7 +531,8 @@ export class ImageBuilder {
     const extents = this.extentKeys.filter(live).sort(byPos);
     this.discountExtents(this.extentKeys.filter((k) => !live(k)));
     roots[BTREE.extents] = buildBtree(BTREE.extents, extents, ctx);
-    roots[BTREE.reflink] = buildBtree(BTREE.reflink, [], ctx);
+    const reflinkKeys: Key[] = this.indirectKeys.map((e) => ({ inode: 0, offset: e.position, snapshot: 0, type: KEY_TYPE.indirectExtent, value: ops.indirectExtent.encode({ refcount: e.refcount, body: e.body }) }));
+    roots[BTREE.reflink] = buildBtree(BTREE.reflink, reflinkKeys, ctx);
     roots[BTREE.stripes] = buildBtree(BTREE.stripes, [], ctx);
     roots[BTREE.alloc] = this.buildAllocBtree(ctx);
     this.combiner.flush();
@@ -489,6 +569,14 @@ export class ImageBuilder {
 
   get highestInode(): number {
     return this.nextInode;
+  }
+
+  get reflinkEnd(): number {
+    return this.nextReflink;
+  }
+
+  get shared(): boolean {
+    return this.indirectKeys.length > 0;
   }
 
   get compressed(): boolean {
@@ -637,10 +725,11 @@ export async function runMkfs(opts: MkfsOptions, populate: (b: ImageBuilder, hoo
     let incompat = 0;
     if (builder.compressed || opts.compression === COMPRESSION.zstd) incompat |= INCOMPAT.zstd;
     if (opts.dataChecksum === 2 || opts.metadataChecksum === 2) incompat |= INCOMPAT.xxhash64;
+    if (builder.shared) incompat |= INCOMPAT.reflink;
     const info: FsInfo = {
       version: FORMAT_VERSION, incompat, roCompat: 0, compat: 0, fsUuid: uuid, blockSize: opts.blockSize,
       bucketSize: opts.bucketSize, nodeSize: opts.nodeSize, flags: 1, seq, journalSeq: 1, created: opts.now,
-      nextInode: builder.highestInode, nextReflink: 1, nextStripe: 1, dataChecksum: opts.dataChecksum,
+      nextInode: builder.highestInode, nextReflink: builder.reflinkEnd, nextStripe: 1, dataChecksum: opts.dataChecksum,
       metadataChecksum: opts.metadataChecksum, compression: opts.compression, compressionLevel: opts.compression ? opts.compressionLevel : 0,
       dataReplicas: opts.replicas, metadataReplicas: opts.metadataReplicas, ecData: 0, ecParity: 0, label: opts.label, members, roots,
     };
@@ -658,7 +747,7 @@ export async function runMkfs(opts: MkfsOptions, populate: (b: ImageBuilder, hoo
     return {
       fsUuid: uuid,
       members: members.map((m, i) => ({ path: opts.members[i]!, size: m.size, buckets: m.bucketCount })),
-      inodes: builder.inodeCount, files: builder.files, dataBytes: builder.dataBytes, storedBytes: builder.storedBytes,
+      inodes: builder.inodeCount, files: builder.files, dataBytes: builder.dataBytes, storedBytes: builder.storedBytes, dedupedBytes: builder.dedupedBytes,
     };
   } catch (err) {
     abandonMembers(prep);

@@ -45,6 +45,9 @@ export async function populateFromDirectory(builder: ImageBuilder, root: string,
   }
 
   builder.addRoot(walked[0]!.entry);
+  // Only files whose size occurs more than once can have a twin worth hashing.
+  const sizeCount = new Map<number, number>();
+  for (const w of walked) if (w.entry.kind === 'file') sizeCount.set(w.entry.size, (sizeCount.get(w.entry.size) ?? 0) + 1);
   let bytes = 0;
   for (let i = 1; i < walked.length; i++) {
     if (hooks.signal?.aborted) throw new InterruptedError('mkfs interrupted; no image was written');
@@ -61,7 +64,7 @@ export async function populateFromDirectory(builder: ImageBuilder, root: string,
           throw sourceError(w.hostPath, err, 'cannot read source file');
         }
         try {
-          bytes += await builder.writeContent(inum, w.entry.size, { kind: 'fd', fd, hostPath: w.hostPath });
+          bytes += await builder.writeFileContent(inum, w.entry.size, { kind: 'fd', fd, hostPath: w.hostPath }, (sizeCount.get(w.entry.size) ?? 0) > 1);
         } finally {
           fs.closeSync(fd);
         }
@@ -92,7 +95,7 @@ export async function populateFromTar(builder: ImageBuilder, archive: string, ho
     const { inum, needsContent } = builder.addEntry(entry);
     if (needsContent) {
       if (entry.kind === 'symlink') await builder.writeContent(inum, entry.linkTarget!.length, { kind: 'bytes', bytes: entry.linkTarget! });
-      else if (member.content) bytes += await builder.writeContent(inum, entry.size, { kind: 'stream', chunks: member.content });
+      else if (member.content) bytes += await builder.writeFileContent(inum, entry.size, { kind: 'stream', chunks: member.content }, true);
     }
     if ((++files & 255) === 0) hooks.onProgress?.({ phase: 'data', files, bytes, bytesTotal: archiveSize });
   }
