@@ -176,8 +176,8 @@ export const dumpCommand: CommandSpec = {
       });
       if (ctx.signal.aborted) return 32;
       if (ctx.out.json) ctx.out.document({ version: 1, command: 'dump extract', ...r });
-      else ctx.out.line(`extracted ${r.files} files and ${r.directories} directories (${formatBytes(r.bytes)}) to ${dest}${r.skipped ? `; ${r.skipped} entries skipped` : ''}`);
-      return 0;
+      else ctx.out.line(`extracted ${r.files} files and ${r.directories} directories (${formatBytes(r.bytes)}) to ${dest}${r.skipped ? `; ${r.skipped} entries skipped` : ''}${r.lost.length ? `; ${r.lost.length} files lost: ${r.lost.join(' ')}` : ''}`);
+      return r.lost.length ? 4 : 0;
     }));
 
     sub(cmd, act, 'tar', ['<image>', '[path]'], 'write a tar archive of a tree to stdout', (ctx, [image, path]) => withImage(ctx, image!, async (_img, reader) => {

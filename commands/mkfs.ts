@@ -20,7 +20,7 @@ export const mkfsCommand: CommandSpec = {
       .argument('<member...>', 'member files to create')
       .option('--size <n[K|M|G|T]>', 'create or grow each member file to this size (sparse); default: fit the content')
       .option('--from <dir|tarball>', 'populate from a directory or a .tar, .tar.gz, .tar.zst archive')
-      .option('--replicas <n>', 'copies of data and metadata on distinct members', '1')
+      .option('--replicas <n>', 'copies of data and metadata on distinct members (default 1)')
       .option('--metadata-replicas <n>', 'copies of metadata only (default: --replicas)')
       .option('--ec <k+m>', 'erasure-code data in stripes of k data and m parity blocks')
       .option('--compression <none|zstd[:level]>', 'compression of file data', 'none')
@@ -40,9 +40,16 @@ export const mkfsCommand: CommandSpec = {
         const { checksumTypeFromName } = await import('../format/checksum.js');
         const { DEFAULTS, LIMITS } = await import('../format/layout.js');
         const fsMod = await import('node:fs');
-        if (flags.ec !== undefined) throw new UsageError('--ec: erasure coding is not supported yet by this strata version');
+        let ec: { k: number; m: number } | undefined;
+        if (flags.ec !== undefined) {
+          const m = /^(\d+)\+(\d+)$/.exec(flags.ec);
+          if (!m) throw new UsageError(`--ec: "${flags.ec}" is not k+m (example: 4+2)`);
+          ec = { k: parseCount(m[1]!, '--ec k', 1, 16), m: parseCount(m[2]!, '--ec m', 1, 4) };
+          if (flags.replicas !== undefined && flags.replicas !== '1') throw new UsageError('--ec and --replicas exclude each other: erasure coding replaces data replicas');
+        }
         const replicas = parseCount(flags.replicas ?? '1', '--replicas', 1, 4);
-        const metadataReplicas = flags.metadataReplicas !== undefined ? parseCount(flags.metadataReplicas, '--metadata-replicas', 1, 4) : replicas;
+        // Metadata is replicated: with --ec k+m it survives the same m lost members as data.
+        const metadataReplicas = flags.metadataReplicas !== undefined ? parseCount(flags.metadataReplicas, '--metadata-replicas', 1, 4) : ec ? Math.min(4, ec.m + 1) : replicas;
         const [compName, levelText] = (flags.compression ?? 'none').split(':');
         if (compName !== 'none' && compName !== 'zstd') throw new UsageError(`--compression: unknown "${flags.compression}" (none, zstd, zstd:LEVEL)`);
         const compressionLevel = levelText !== undefined ? parseCount(levelText, '--compression level', 1, 19) : 3;
@@ -72,7 +79,7 @@ export const mkfsCommand: CommandSpec = {
           {
             members, size, replicas, metadataReplicas, compression: compName === 'zstd' ? 1 : 0, compressionLevel,
             dataChecksum, metadataChecksum: dataChecksum === 2 ? 2 : 1, blockSize, bucketSize, nodeSize, label, uuid,
-            force: Boolean(flags.force), dedupe: Boolean(flags.dedupe), now: sourceDateEpoch(ctx.env),
+            force: Boolean(flags.force), dedupe: Boolean(flags.dedupe), ec, now: sourceDateEpoch(ctx.env),
             clampTime: ctx.env.SOURCE_DATE_EPOCH ? sourceDateEpoch(ctx.env) : undefined,
           },
           async (builder, hooks) => {

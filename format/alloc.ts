@@ -81,6 +81,10 @@ export class BucketSpace {
     return Array.from({ length: count }, (_, i) => first + i);
   }
 
+  setStripe(member: number, bucket: number, stripeId: number): void {
+    this.members[member]!.stripeId[bucket] = stripeId;
+  }
+
   /** Count `bytes` more as referenced in `bucket` (nodes placed into reserved buckets). */
   addUsed(member: number, bucket: number, bytes: number): void {
     this.members[member]!.usedBytes[bucket]! += bytes;
@@ -119,8 +123,9 @@ export class BucketSpace {
     this.members.forEach((m, member) => {
       for (let b = 0; b < m.nextFree; b++) {
         const dataType = m.dataType[b] ?? BUCKET_DATA.free;
-        // A data or node bucket whose every allocation was released is free again.
-        if (dataType === BUCKET_DATA.free || !m.usedBytes[b]) continue;
+        // A data or node bucket whose every allocation was released is free again, unless it is
+        // a block of a stripe (its zeros are part of the parity).
+        if (dataType === BUCKET_DATA.free || (!m.usedBytes[b] && !m.stripeId[b])) continue;
         const info: AllocInfo = { generation: 0, dataType, usedBytes: m.usedBytes[b] ?? 0, stripeId: m.stripeId[b] ?? 0 };
         keys.push({ inode: member, offset: b, snapshot: 0, type: KEY_TYPE.alloc, value: ops.alloc.encode(info) });
       }

@@ -7,8 +7,9 @@ import { loadChecksummer, type Checksummer } from './checksum.js';
 import { loadCompressor, type Compressor } from './compress.js';
 import { CorruptImageError, OperationalError } from './errors.js';
 import { FileBlockLayer, type BlockLayer, type MemberFile, MemberIOError } from './io.js';
-import { BTREE_NAMES, MAX_BTREE_DEPTH, SB_MAGIC, SB_OFFSET } from './layout.js';
-import { comparePos, decodeBtreePointer, type ExtentBody, type Key, type Pos, POS_MAX, POS_MIN, posToText, type Ptr } from './keys.js';
+import { BTREE, BTREE_NAMES, KEY_TYPE, MAX_BTREE_DEPTH, SB_MAGIC, SB_OFFSET } from './layout.js';
+import { rebuildRange } from './stripe.js';
+import { checkKey, comparePos, decodeBtreePointer, type ExtentBody, type Key, ops, type Pos, POS_MAX, POS_MIN, posToText, type Ptr, type Stripe } from './keys.js';
 import { decodeNode, type DecodedNode, NodeError } from './btree/node.js';
 import { bestCopy, readSuperblockCopies, type CopyResult, type FsInfo } from './superblock.js';
 
@@ -132,9 +133,51 @@ export class Image {
         failures.push({ kind: 'extent', member: p.member, memberPath: this.memberPath(p.member), offset: p.offset, structure: what, reason: err instanceof MemberIOError ? err.reason : err.message, recovered: false });
       }
     }
+    if (body.stripeId) {
+      const rebuilt = this.rebuildFromStripe(body, what);
+      if (rebuilt) {
+        for (const f of failures) this.damage({ ...f, reason: `${f.reason}; rebuilt from stripe ${body.stripeId}`, recovered: true });
+        return rebuilt;
+      }
+    }
     for (const f of failures) this.damage(f);
     const first = failures[0];
     throw new DataLostError(what, first ? { member: first.memberPath, offset: first.offset } : {}, failures.map((f) => f.reason).join('; '));
+  }
+
+  /** The stripe key of an erasure-coded extent, or undefined when it is missing or damaged. */
+  stripe(stripeId: number): Stripe | undefined {
+    const key = this.btrees[BTREE.stripes]!.get({ inode: 0, offset: stripeId, snapshot: 0 });
+    if (!key || key.type !== KEY_TYPE.stripe || checkKey(key)) return undefined;
+    return ops.stripe.decode(key.value);
+  }
+
+  /**
+   * Reconstruct-read: rebuild the extent's stored bytes from the other blocks of its stripe,
+   * verify them against the extent checksum, and decompress. Undefined when it cannot.
+   */
+  private rebuildFromStripe(body: ExtentBody, what: string): Buffer | undefined {
+    const stripe = this.stripe(body.stripeId);
+    const p = body.pointers[0];
+    if (!stripe || !p || body.stripeBlock >= stripe.dataBlocks + stripe.parityBlocks) return undefined;
+    const blockStart = stripe.pointers[body.stripeBlock]!.offset;
+    const from = p.offset - blockStart;
+    if (from < 0 || from + body.storedSize > stripe.blockSize) return undefined;
+    try {
+      const stored = rebuildRange(stripe, body.stripeBlock, from, body.storedSize, (i, start, len) => {
+        const bp = stripe.pointers[i]!;
+        return this.layer.read(bp.member, bp.offset + start, len);
+      }, this.checksums);
+      if (this.checksums.compute(body.checksumType, stored) !== body.checksum) return undefined;
+      const chunk = this.compressor.decompress(body.compression, stored, body.uncompressedSize);
+      return chunk.subarray(body.chunkOffset, body.chunkOffset + body.liveSize);
+    } catch (err) {
+      if (err instanceof Error && !(err instanceof TypeError)) {
+        this.damage({ kind: 'extent', member: p.member, memberPath: this.memberPath(p.member), offset: p.offset, structure: `${what} (stripe ${body.stripeId})`, reason: `reconstruction failed: ${err.message}`, recovered: false });
+        return undefined;
+      }
+      throw err;
+    }
   }
 
   /** The stored bytes of one copy, checked against the extent's checksum. */

@@ -10,9 +10,9 @@
 // - Allocation only appends to buckets opened in this session; a bucket with live data from an
 //   earlier session is never appended to, because its fill level after a crash is unknown.
 // - Reusing a bucket bumps its generation, so a pointer written before the reuse is stale.
-import { OperationalError } from './errors.js';
+import { CorruptImageError, OperationalError } from './errors.js';
 import { BUCKET_DATA, FIRST_USABLE_BUCKET } from './layout.js';
-import { type ExtentBody, type Key, KEY_OPS, ops } from './keys.js';
+import { type AllocInfo, type ExtentBody, type Key, KEY_OPS, ops } from './keys.js';
 import { KEY_TYPE } from './layout.js';
 import type { FsInfo } from './superblock.js';
 import type { Ptr } from './keys.js';
@@ -86,7 +86,14 @@ export class Space {
   loadAllocKey(key: Key): void {
     const m = this.members[key.inode];
     if (!m || key.offset >= m.dataType.length) return;
-    const a = ops.alloc.decode(key.value);
+    // A damaged alloc key is skipped: usage is rebuildable, and fsck recounts it.
+    let a: AllocInfo;
+    try {
+      a = ops.alloc.decode(key.value);
+    } catch (err) {
+      if (err instanceof CorruptImageError) return;
+      throw err;
+    }
     m.generation[key.offset] = a.generation;
     m.dataType[key.offset] = a.dataType;
     m.used[key.offset] = a.usedBytes;
@@ -116,7 +123,7 @@ export class Space {
       if (wasFree) m.free--;
       m.dataType[b] = dataType;
       m.freedThisEpoch.delete(b);
-    } else if (m.used[b] === 0 && !m.openFill.has(b) && (m.dataType[b] === BUCKET_DATA.user || m.dataType[b] === BUCKET_DATA.btree)) {
+    } else if (m.used[b] === 0 && !m.openFill.has(b) && m.stripe[b] === 0 && (m.dataType[b] === BUCKET_DATA.user || m.dataType[b] === BUCKET_DATA.btree)) {
       m.dataType[b] = BUCKET_DATA.free;
       m.freedThisEpoch.add(b);
       m.free++;
@@ -128,7 +135,14 @@ export class Space {
     const bs = this.fs.blockSize;
     for (const [key, sign] of [[old, -1], [next, 1]] as const) {
       if (!key) continue;
-      const body = keyExtentBody(key);
+      let body: ExtentBody | undefined;
+      try {
+        body = keyExtentBody(key);
+      } catch (err) {
+        // A damaged extent key keeps no space (fsck deletes it and recounts usage).
+        if (err instanceof CorruptImageError) continue;
+        throw err;
+      }
       if (!body) continue;
       for (const u of extentUsage(body, bs)) this.adjust(u.member, u.offset, sign * u.bytes, BUCKET_DATA.user, u.generation);
     }
@@ -214,7 +228,7 @@ export class Space {
     const keys: Key[] = [];
     this.members.forEach((m, member) => {
       for (let b = 0; b < m.dataType.length; b++) {
-        const typ = m.used[b] === 0 && (m.dataType[b] === BUCKET_DATA.user || m.dataType[b] === BUCKET_DATA.btree) && !m.openFill.has(b) ? BUCKET_DATA.free : m.dataType[b]!;
+        const typ = m.used[b] === 0 && m.stripe[b] === 0 && (m.dataType[b] === BUCKET_DATA.user || m.dataType[b] === BUCKET_DATA.btree) && !m.openFill.has(b) ? BUCKET_DATA.free : m.dataType[b]!;
         if (typ === BUCKET_DATA.free && m.generation[b] === 0) continue;
         keys.push({
           inode: member, offset: b, snapshot: 0, type: KEY_TYPE.alloc,
@@ -223,6 +237,34 @@ export class Space {
       }
     });
     return keys;
+  }
+
+  /** What the alloc btree would say about one bucket after the next checkpoint. */
+  bucketInfo(member: number, bucket: number): AllocInfo {
+    const m = this.members[member];
+    if (!m || bucket >= m.dataType.length) return { generation: 0, dataType: BUCKET_DATA.free, usedBytes: 0, stripeId: 0 };
+    const free = m.used[bucket] === 0 && (m.dataType[bucket] === BUCKET_DATA.user || m.dataType[bucket] === BUCKET_DATA.btree) && !m.openFill.has(bucket);
+    return { generation: m.generation[bucket]!, dataType: free ? BUCKET_DATA.free : m.dataType[bucket]!, usedBytes: free ? 0 : m.used[bucket]!, stripeId: m.stripe[bucket]! };
+  }
+
+  /**
+   * Replace the usage of every bucket by a recount (fsck). A bucket that was in use and is free
+   * in the recount stays unallocatable until the next checkpoint is durable: the last
+   * checkpoint's metadata may still point into it.
+   */
+  replaceUsage(recount: (member: number, bucket: number) => AllocInfo): void {
+    this.members.forEach((m, member) => {
+      for (let b = 0; b < m.dataType.length; b++) {
+        const next = recount(member, b);
+        const wasInUse = m.used[b]! > 0 || m.dataType[b] !== BUCKET_DATA.free;
+        if (wasInUse && next.usedBytes === 0 && next.dataType === BUCKET_DATA.free) m.freedThisEpoch.add(b);
+        m.generation[b] = next.generation;
+        m.dataType[b] = next.dataType;
+        m.used[b] = next.usedBytes;
+        m.stripe[b] = next.stripeId;
+      }
+      m.free = countFree(m);
+    });
   }
 
   /** Bytes counted in use in one bucket (for checks that recount usage). */

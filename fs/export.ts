@@ -5,6 +5,7 @@
 // is a directory it made itself, and every file is created with O_EXCL | O_NOFOLLOW.
 import fs from 'node:fs';
 import { ImagePathError, OperationalError, StrataError } from '../format/errors.js';
+import { DataLostError } from '../format/image.js';
 import { escapeName, ops, POS_MAX, type DecodedInode } from '../format/keys.js';
 import { BTREE, KEY_TYPE } from '../format/layout.js';
 import { openHost, displayPath, makeSocketFile } from '../host/index.js';
@@ -198,6 +199,8 @@ export function toSourceEntry(item: TreeItem, reader: FsReader, xattrs = true, o
     // must not drive a large allocation in readAll.
     if (i.size === 0 || i.size > SYMLINK_MAX) throw new ImagePathError(shown, 'EINVAL', `${shown}: symlink target of ${i.size} bytes (1..${SYMLINK_MAX} allowed)`);
     entry.linkTarget = reader.readAll(item.inum, i.size, `symlink ${shown}`);
+    // No host can store a NUL in a symlink target (and Node throws a TypeError for one).
+    if (entry.linkTarget.includes(0)) throw new ImagePathError(shown, 'EINVAL', `${shown}: symlink target contains NUL`);
   }
   if (item.kind === 'char' || item.kind === 'block') {
     entry.rdevMajor = i.rdev_major;
@@ -220,6 +223,8 @@ export interface ExtractResult {
   directories: number;
   bytes: number;
   skipped: number;
+  /** files whose data could not be read from any copy or rebuilt: not extracted */
+  lost: string[];
 }
 
 const O_NOFOLLOW = fs.constants.O_NOFOLLOW;
@@ -258,7 +263,7 @@ function hostErrorCode(err: unknown): string | undefined {
 export async function extract(reader: FsReader, imagePath: string, dest: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
   const privileged = opts.privileged ?? process.getuid?.() === 0;
   const destBuf = Buffer.from(dest);
-  const result: ExtractResult = { files: 0, directories: 0, bytes: 0, skipped: 0 };
+  const result: ExtractResult = { files: 0, directories: 0, bytes: 0, skipped: 0, lost: [] };
   const warn = (m: string) => {
     result.skipped++;
     opts.onWarning?.(m);
@@ -287,23 +292,30 @@ export async function extract(reader: FsReader, imagePath: string, dest: string,
         }
         switch (item.kind) {
           case 'file': {
-            const fd = fs.openSync(target, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW, 0o600);
-            try {
-              for (const piece of reader.pieces(item.inum, item.inode.size, shown)) {
-                if ('data' in piece) {
-                  let done = 0;
-                  while (done < piece.data.length) done += fs.writeSync(fd, piece.data, done, piece.data.length - done, piece.offset + done);
-                }
+          const fd = fs.openSync(target, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW, 0o600);
+          let lost = false;
+          try {
+            for (const piece of reader.pieces(item.inum, item.inode.size, `/${escapeName(item.rel)}`)) {
+              if ('data' in piece) {
+                let done = 0;
+                while (done < piece.data.length) done += fs.writeSync(fd, piece.data, done, piece.data.length - done, piece.offset + done);
               }
-              fs.ftruncateSync(fd, item.inode.size);
-            } catch (err) {
-              // No half-written file is left behind under the entry's name.
-              fs.closeSync(fd);
-              fs.rmSync(target, { force: true });
-              throw err;
             }
+            fs.ftruncateSync(fd, item.inode.size);
+          } catch (err) {
+            // Lost data: name the file, leave no partial copy, and carry on with the rest.
+            if (!(err instanceof DataLostError)) throw err;
+            lost = true;
+            result.lost.push(`/${escapeName(item.rel)}`);
+            opts.onWarning?.(`lost: /${escapeName(item.rel)}: ${err.message}`);
+          } finally {
             fs.closeSync(fd);
-            result.files++;
+          }
+          if (lost) {
+            fs.unlinkSync(target);
+            continue;
+          }
+          result.files++;
             result.bytes += item.inode.size;
             break;
           }

@@ -8,11 +8,12 @@ import fs from 'node:fs';
 import { BucketSpace } from '../format/alloc.js';
 import { buildBtree, type BuildContext } from '../format/btree/build.js';
 import { writeAllocBtree } from '../format/btree/alloc-build.js';
-import { loadChecksummer, type Checksummer } from '../format/checksum.js';
+import { CSUM, loadChecksummer, type Checksummer } from '../format/checksum.js';
 import { COMPRESSION, loadCompressor, type Compressor } from '../format/compress.js';
 import { InterruptedError, OperationalError, StrataError, UsageError } from '../format/errors.js';
 import { FileBlockLayer, type BlockLayer } from '../format/io.js';
 import { dataRuns, packChunk } from '../format/extent-write.js';
+import { StripeBuilder } from '../format/stripe.js';
 import { type ExtentBody, type Key, type Ptr, nameHash, ops } from '../format/keys.js';
 import {
   BTREE, BTREE_COUNT, BUCKET_DATA, DT, extentChunkSize, FORMAT_VERSION, INCOMPAT, KEY_TYPE, MEMBER_STATE, NAME_MAX,
@@ -40,6 +41,8 @@ export interface MkfsOptions {
   force: boolean;
   /** store files with identical content once, shared through the reflink btree */
   dedupe?: boolean;
+  /** erasure-code data in stripes of k data and m parity buckets */
+  ec?: { k: number; m: number };
   /** creation time and the time of directories a tar archive implies; SOURCE_DATE_EPOCH */
   now: number;
   /**
@@ -172,6 +175,7 @@ export class ImageBuilder {
   dedupedBytes = 0;
   private readonly combiner: WriteCombiner;
   private readonly staging: Buffer;
+  private readonly stripes: StripeBuilder | undefined;
   private nextInode = ROOT_INODE;
   readonly inlineMax: number;
   files = 0;
@@ -189,6 +193,22 @@ export class ImageBuilder {
     this.combiner = new WriteCombiner(layer, opts.blockSize);
     this.staging = Buffer.alloc(extentChunkSize(opts.bucketSize));
     this.inlineMax = Math.min(2048, opts.nodeSize / 8);
+    if (opts.ec) {
+      const bucketSize = opts.bucketSize;
+      this.stripes = new StripeBuilder(opts.ec.k, opts.ec.m, bucketSize, opts.blockSize, opts.dataChecksum || CSUM.crc32c, checksums, {
+        takeStripeBuckets: (id, k, m) => {
+          // Rotate which members hold parity, so parity load spreads like RAID-5/6.
+          const members = space.pickMembers(k + m);
+          const rotated = members.map((_, i) => members[(i + id) % members.length]!);
+          return rotated.map((member, i) => {
+            const bucket = space.takeBuckets(member, i < k ? BUCKET_DATA.user : BUCKET_DATA.parity, 1, i >= k);
+            space.setStripe(member, bucket, id);
+            return { member, bucket, generation: 0 };
+          });
+        },
+        write: (member, offset, bytes) => this.combiner.write(member, offset, bytes),
+      }, 1);
+    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -471,6 +491,20 @@ export class ImageBuilder {
     const bs = this.opts.blockSize;
     const { stored, compression, checksum } = packChunk(data, this.opts.compression, this.opts.compressionLevel, this.opts.dataChecksum, bs, this.compressor, this.checksums);
     if (compression === COMPRESSION.zstd) this.usedZstd = true;
+    if (this.stripes) {
+      const placed = this.stripes.place(stored);
+      const blockBytes = Math.ceil(stored.length / bs) * bs;
+      this.space.addUsed(placed.pointer.member, Math.floor(placed.pointer.offset / this.space.bucketSize), blockBytes);
+      this.storedBytes += blockBytes;
+      this.extentKeys.push({
+        inode: inum, offset: fileOffset + data.length, snapshot: 0, type: KEY_TYPE.extent,
+        value: ops.extent.encode({
+          liveSize: data.length, chunkOffset: 0, uncompressedSize: data.length, storedSize: stored.length, checksum,
+          checksumType: this.opts.dataChecksum, compression, stripeId: placed.stripeId, stripeBlock: placed.block, pointers: [placed.pointer],
+        }),
+      });
+      return;
+    }
     const pointers: Ptr[] = [];
     for (const member of this.space.pickMembers(this.opts.replicas)) {
       const offset = this.space.allocate(member, BUCKET_DATA.user, stored.length);
@@ -533,7 +567,10 @@ export class ImageBuilder {
     roots[BTREE.extents] = buildBtree(BTREE.extents, extents, ctx);
     const reflinkKeys: Key[] = this.indirectKeys.map((e) => ({ inode: 0, offset: e.position, snapshot: 0, type: KEY_TYPE.indirectExtent, value: ops.indirectExtent.encode({ refcount: e.refcount, body: e.body }) }));
     roots[BTREE.reflink] = buildBtree(BTREE.reflink, reflinkKeys, ctx);
-    roots[BTREE.stripes] = buildBtree(BTREE.stripes, [], ctx);
+    this.stripes?.seal();
+    this.combiner.flush();
+    const stripeKeys: Key[] = (this.stripes?.sealed ?? []).map((x) => ({ inode: 0, offset: x.id, snapshot: 0, type: KEY_TYPE.stripe, value: ops.stripe.encode(x.stripe) }));
+    roots[BTREE.stripes] = buildBtree(BTREE.stripes, stripeKeys, ctx);
     roots[BTREE.alloc] = this.buildAllocBtree(ctx);
     this.combiner.flush();
     return roots;
@@ -573,6 +610,10 @@ export class ImageBuilder {
 
   get reflinkEnd(): number {
     return this.nextReflink;
+  }
+
+  get stripeEnd(): number {
+    return this.stripes?.nextStripeId ?? 1;
   }
 
   get shared(): boolean {
@@ -685,6 +726,9 @@ export function journalBucketsFor(bucketCount: number | undefined): number {
 export const freeRoom = (used: number) => Math.max(16, Math.ceil(used / 10));
 
 export async function runMkfs(opts: MkfsOptions, populate: (b: ImageBuilder, hooks: MkfsHooks) => Promise<void>, hooks: MkfsHooks = {}): Promise<MkfsResult> {
+  if (opts.ec && opts.ec.k + opts.ec.m > opts.members.length) {
+    throw new UsageError(`--ec ${opts.ec.k}+${opts.ec.m} needs at least ${opts.ec.k + opts.ec.m} members; ${opts.members.length} given`);
+  }
   if (opts.replicas > opts.members.length || opts.metadataReplicas > opts.members.length) {
     throw new UsageError(`${Math.max(opts.replicas, opts.metadataReplicas)} replicas need as many members; ${opts.members.length} given`);
   }
@@ -726,12 +770,13 @@ export async function runMkfs(opts: MkfsOptions, populate: (b: ImageBuilder, hoo
     if (builder.compressed || opts.compression === COMPRESSION.zstd) incompat |= INCOMPAT.zstd;
     if (opts.dataChecksum === 2 || opts.metadataChecksum === 2) incompat |= INCOMPAT.xxhash64;
     if (builder.shared) incompat |= INCOMPAT.reflink;
+    if (opts.ec) incompat |= INCOMPAT.erasureCoding;
     const info: FsInfo = {
       version: FORMAT_VERSION, incompat, roCompat: 0, compat: 0, fsUuid: uuid, blockSize: opts.blockSize,
       bucketSize: opts.bucketSize, nodeSize: opts.nodeSize, flags: 1, seq, journalSeq: 1, created: opts.now,
-      nextInode: builder.highestInode, nextReflink: builder.reflinkEnd, nextStripe: 1, dataChecksum: opts.dataChecksum,
+      nextInode: builder.highestInode, nextReflink: builder.reflinkEnd, nextStripe: builder.stripeEnd, dataChecksum: opts.dataChecksum,
       metadataChecksum: opts.metadataChecksum, compression: opts.compression, compressionLevel: opts.compression ? opts.compressionLevel : 0,
-      dataReplicas: opts.replicas, metadataReplicas: opts.metadataReplicas, ecData: 0, ecParity: 0, label: opts.label, members, roots,
+      dataReplicas: opts.replicas, metadataReplicas: opts.metadataReplicas, ecData: opts.ec?.k ?? 0, ecParity: opts.ec?.m ?? 0, label: opts.label, members, roots,
     };
     // Data and nodes must be durable before any superblock names them.
     members.forEach((m, i) => prep.layer.resize(i, m.size));
