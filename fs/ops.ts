@@ -149,7 +149,9 @@ export class FsWriter {
       for (const [a, b] of dataRuns(data, fs.blockSize)) {
         const piece = data.subarray(a, b);
         const packed = packChunk(piece, fs.compression, fs.compressionLevel, fs.dataChecksum, fs.blockSize, this.compressor, this.vol.img.checksums);
-        const pointers = this.vol.writeData(packed.stored, fs.dataReplicas);
+        // On an erasure-coded image new data is not added to stripes (a stripe is only ever
+        // written whole): it is kept with m+1 replicas, which survives what the stripes survive.
+        const pointers = this.vol.writeData(packed.stored, fs.ecData ? Math.min(fs.members.length, fs.ecParity + 1) : fs.dataReplicas);
         items.push(put(BTREE.extents, {
           inode: inum, offset: at + b, snapshot: 0, type: KEY_TYPE.extent,
           value: ops.extent.encode({ liveSize: piece.length, chunkOffset: 0, uncompressedSize: piece.length, storedSize: packed.stored.length, checksum: packed.checksum, checksumType: fs.dataChecksum, compression: packed.compression, stripeId: 0, stripeBlock: 0, pointers }),

@@ -85,3 +85,27 @@ for (const [name, workload] of Object.entries(WORKLOADS)) {
     });
   }
 }
+
+test('crash states of writes into an erasure-coded image recover every acknowledged operation', { timeout: 300_000 }, async () => {
+  const dir = tempDir('strata-crash-ec-');
+  const src = path.join(dir, 'src');
+  fs.mkdirSync(src);
+  fs.writeFileSync(path.join(src, 'a'), crypto.randomBytes(200_000));
+  const members = [0, 1, 2].map((i) => path.join(dir, `m${i}.img`));
+  const r = strata(['mkfs', '--ec', '2+1', '--size', '6M', '--bucket-size', '64K', '--node-size', '4K', '--from', src, ...members]);
+  assert.equal(r.code, 0, r.stderr);
+  const run = await recordRun(members.join(':'), async (w, ack) => {
+    await w.create('/b', { kind: 'file', perm: 0o644 }, bytes(150_000, 9));
+    ack();
+    await w.write('/a', 70_000, bytes(20_000, 8));
+    ack();
+  }, true, members);
+  const failures: string[] = [];
+  let states = 0;
+  for (const state of crashStates(run, 200, 4242)) {
+    states++;
+    const problem = await checkState(dir, run, state);
+    if (problem) failures.push(problem);
+  }
+  assert.deepEqual(failures.slice(0, 5), [], `${failures.length} of ${states} states failed`);
+});

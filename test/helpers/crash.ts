@@ -44,8 +44,8 @@ export interface RecordedRun {
 export type Workload = (w: FsWriter, ack: () => void) => Promise<void>;
 
 /** Run `workload` on a copy of `image`; `ack()` after each operation records the expected state. */
-export async function recordRun(image: string, workload: Workload, checkpointAtEnd: boolean): Promise<RecordedRun> {
-  const base = [fs.readFileSync(image)];
+export async function recordRun(image: string, workload: Workload, checkpointAtEnd: boolean, members: string[] = [image]): Promise<RecordedRun> {
+  const base = members.map((m) => fs.readFileSync(m));
   let recorder: RecordingBlockLayer | undefined;
   const vol = await Volume.open(image, { writable: true, wrapLayer: (l) => (recorder = new RecordingBlockLayer(l)) });
   const w = await FsWriter.on(vol);
@@ -133,8 +133,10 @@ export function* crashStates(run: RecordedRun, randomTorn: number, seed: number)
  * expected tree after j operations for some j >= acknowledged (later operations whole or absent).
  */
 export async function checkState(dir: string, run: RecordedRun, state: CrashState): Promise<string | undefined> {
-  const file = path.join(dir, 'state.img');
-  fs.writeFileSync(file, state.members[0]!);
+  const stateDir = path.join(dir, 'state');
+  fs.mkdirSync(stateDir, { recursive: true });
+  state.members.forEach((bytes, i) => fs.writeFileSync(path.join(stateDir, `m${i}.img`), bytes));
+  const file = state.members.map((_, i) => path.join(stateDir, `m${i}.img`)).join(':');
   let vol: Volume;
   try {
     vol = await Volume.open(file, {});
