@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { strata, tempDir, sha256File, isOneLineError } from '../helpers/cli.js';
+import { spawnSync } from 'node:child_process';
+import { strata, tempDir, sha256File, isOneLineError, STRATA } from '../helpers/cli.js';
 
 function smallTree(dir: string): string {
   const src = path.join(dir, 'src');
@@ -90,9 +91,9 @@ test('bad option values are usage errors (exit 16)', () => {
   assert.equal(fs.existsSync(img), false);
 });
 
-test('--ec and --dedupe answer "not supported yet" with exit 16', () => {
+test('--ec answers "not supported yet" with exit 16', () => {
   const dir = tempDir();
-  for (const args of [['--ec', '4+2'], ['--dedupe']]) {
+  for (const args of [['--ec', '4+2']]) {
     const r = strata(['mkfs', ...args, path.join(dir, 'x.img')]);
     assert.equal(r.code, 16);
     assert.match(r.stderr, /not supported yet/);
@@ -107,4 +108,21 @@ test('mkfs --json prints one document with the members', () => {
   assert.equal(doc.version, 1);
   assert.equal(doc.members[0].size, 16 << 20);
   assert.equal(fs.statSync(path.join(dir, 'x.img')).size, 16 << 20);
+});
+
+test('an unreadable source file is one clear line naming it (exit 8) and leaves no image', { skip: process.getuid?.() !== 0 && 'needs root to drop to another user' }, () => {
+  const dir = tempDir();
+  fs.chmodSync(dir, 0o777);
+  const src = path.join(dir, 'src');
+  fs.mkdirSync(src);
+  fs.writeFileSync(path.join(src, 'ok.txt'), 'fine');
+  fs.writeFileSync(path.join(src, 'secret.txt'), 'root only');
+  fs.chmodSync(path.join(src, 'secret.txt'), 0o000);
+  const img = path.join(dir, 'x.img');
+  // Root reads everything; run mkfs as nobody so the permission check applies.
+  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, STRATA, 'mkfs', '--from', src, img], { env: { ...process.env, NO_COLOR: '1' } });
+  assert.equal(r.status, 8, r.stderr.toString());
+  assert.ok(isOneLineError(r.stderr.toString()), r.stderr.toString());
+  assert.match(r.stderr.toString(), /secret\.txt: Permission denied/);
+  assert.equal(fs.existsSync(img), false);
 });
