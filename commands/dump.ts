@@ -14,7 +14,8 @@ async function withImage(ctx: RunContext, spec: string, fn: (img: Image, reader:
 function sub(parent: Command, act: Act, name: string, args: string[], description: string, handler: (ctx: RunContext, argv: string[], flags: Record<string, unknown>) => Promise<number>, extra?: (c: Command) => void): void {
   const c = parent.command(name).description(description);
   for (const a of args) c.argument(a);
-  c.option('--json', 'print one JSON document');
+  // cat and tar write file bytes to stdout: there is no report to put in JSON.
+  if (name !== 'cat' && name !== 'tar') c.option('--json', 'print one JSON document');
   extra?.(c);
   c.action((...params: unknown[]) => {
     const flags = params[params.length - 2] as Record<string, unknown>;
@@ -28,7 +29,18 @@ const pad = (s: string | number, n: number) => String(s).padStart(n);
 export const dumpCommand: CommandSpec = {
   name: 'dump',
   summary: 'show superblocks, usage, btrees, journal and files of an image',
-  examples: ['strata dump super disk.img', 'strata dump ls -R disk.img /', 'strata dump extract disk.img / ./out', 'strata dump tar disk.img | tar -x -C ./out'],
+  examples: [
+    'strata dump super disk.img',
+    'strata dump usage disk.img',
+    'strata dump btree disk.img extents',
+    'strata dump journal disk.img',
+    'strata dump ls -R disk.img /',
+    'strata dump stat disk.img /etc/hostname',
+    'strata dump cat disk.img /etc/hostname',
+    'strata dump extents disk.img /var/log/big.log',
+    'strata dump extract disk.img / ./out',
+    'strata dump tar disk.img | tar -x -C ./out',
+  ],
   configure(cmd, act) {
     sub(cmd, act, 'super', ['<image>'], 'superblock, members and btree roots', (ctx, [image]) => withImage(ctx, image!, async (img) => {
       const { superInfo } = await import('../fs/inspect.js');

@@ -14,7 +14,7 @@ interface MkfsFlags {
 export const mkfsCommand: CommandSpec = {
   name: 'mkfs',
   summary: 'create an image, optionally populated from a directory or tarball',
-  examples: ['strata mkfs --from ./rootfs disk.img', 'strata mkfs --size 1G --replicas 2 a.img b.img', 'SOURCE_DATE_EPOCH=0 strata mkfs --uuid 0b0e... --compression zstd --from site.tar.zst site.img'],
+  examples: ['strata mkfs --from ./rootfs disk.img', 'strata mkfs --size 1G --replicas 2 a.img b.img', 'SOURCE_DATE_EPOCH=0 strata mkfs --uuid 0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9 --compression zstd --from site.tar.zst site.img', 'strata mkfs --ec 4+2 --from ./data d0.img d1.img d2.img d3.img d4.img d5.img'],
   configure(cmd, act) {
     cmd
       .argument('<member...>', 'member files to create')
@@ -36,7 +36,7 @@ export const mkfsCommand: CommandSpec = {
       .action((members: string[], flags: MkfsFlags) => act(Boolean(flags.json), async (ctx) => {
         const { runMkfs } = await import('../fs/mkfs.js');
         const { populateFromDirectory, populateFromTar } = await import('../fs/populate.js');
-        const { parseUuid } = await import('../format/codec.js');
+        const { parseUuid, formatUuid } = await import('../format/codec.js');
         const { checksumTypeFromName } = await import('../format/checksum.js');
         const { DEFAULTS, LIMITS } = await import('../format/layout.js');
         const fsMod = await import('node:fs');
@@ -99,12 +99,11 @@ export const mkfsCommand: CommandSpec = {
         ctx.out.done();
         if (ctx.out.json) {
           ctx.out.document({
-            version: 1, command: 'mkfs', uuid: result.fsUuid.toString('hex'), members: result.members,
+            version: 1, command: 'mkfs', uuid: formatUuid(result.fsUuid), members: result.members,
             inodes: result.inodes, files: result.files, dataBytes: result.dataBytes, storedBytes: result.storedBytes, dedupedBytes: result.dedupedBytes,
           });
         } else {
-          const uuidText = result.fsUuid.toString('hex').replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5');
-          ctx.out.line(`created strata image ${uuidText}`);
+          ctx.out.line(`created strata image ${formatUuid(result.fsUuid)}`);
           for (const m of result.members) ctx.out.line(`  member ${m.path}: ${formatBytes(m.size)}, ${m.buckets} buckets`);
           ctx.out.line(`  ${result.inodes} inodes, ${result.files} files, ${formatBytes(result.dataBytes)} of data stored in ${formatBytes(result.storedBytes)}`);
           if (result.dedupedBytes) ctx.out.line(`  --dedupe shared ${formatBytes(result.dedupedBytes)} of identical file contents`);

@@ -18,17 +18,18 @@ function listNames(names: string[]): string {
 function printCopies(out: Output, copies: CopyReport[]): void {
   for (const c of copies) {
     if (c.state === 'good') continue;
-    out.line(`  copy on member ${c.member} (${c.path}) at offset ${c.offset}: ${c.reason ?? 'bad'}: ${c.state === 'repaired' ? 'repaired' : `NOT repaired${c.note ? `: ${c.note}` : ''}`}`);
+    out.line(`  copy on member ${c.member}${c.path ? ` (${c.path})` : ''} at offset ${c.offset}: ${c.reason ?? 'bad'}: ${c.state === 'repaired' ? 'repaired' : `NOT repaired${c.note ? `: ${c.note}` : ''}`}`);
   }
 }
 
-const STATUS_TEXT = { repaired: 'repaired', damaged: 'damaged, a good copy remains', lost: 'LOST: no good copy' } as const;
+const STATUS_TEXT = { repaired: 'repaired', damaged: 'damaged, still readable', lost: 'LOST: no good copy' } as const;
 
 function printReport(out: Output, r: ScrubReport): void {
   for (const m of r.members) {
     if (!m.problem) continue;
-    // Copies on a missing member are counted here rather than listed one by one.
-    const copies = m.problem.kind !== 'missing' ? '' : m.repairedCopies ? `; ${m.repairedCopies} of its ${m.copies} node and extent copies rewritten` : `; ${m.copies} node and extent copies on it`;
+    // Copies that were not in the file at all are counted here rather than listed one by one.
+    const n = m.copiesNotInFile;
+    const copies = n === 0 ? '' : `; ${n} node and extent ${n === 1 ? 'copy' : 'copies'} not in the file${m.copiesNotInFileRepaired ? `, ${m.copiesNotInFileRepaired} rewritten` : ''}`;
     out.line(`member ${m.index} (${m.path ?? `uuid ${m.uuid}`}): ${m.problem.text}${copies}: ${m.problem.status}${m.problem.note ? ` (${m.problem.note})` : ''}`);
   }
   for (const s of r.superblocks) out.line(`superblock copy ${s.copy} of member ${s.member} (${s.path}) at offset ${s.offset}: ${s.reason}: ${s.status}${s.note ? ` (${s.note})` : ''}`);
@@ -39,8 +40,8 @@ function printReport(out: Output, r: ScrubReport): void {
   }
   for (const e of r.extents) {
     const files = e.files.map((f) => `${f.paths.length ? f.paths.join(' = ') : `inode ${f.inode} (no path found)`} bytes ${f.start}..${f.end}`);
-    const what = e.reflink ? `shared extent, reflink ${e.reflink.start}..${e.reflink.end}${files.length ? `, used by ${files.join(', ')}` : ''}` : files.join(', ');
-    out.line(`extent of ${what}: ${STATUS_TEXT[e.status]}`);
+    const what = e.reflink ? `shared extent reflink ${e.reflink.start}..${e.reflink.end}${files.length ? `, used by ${files.join(', ')}` : ''}` : `extent of ${files.join(', ')}`;
+    out.line(`${what}: ${STATUS_TEXT[e.status]}`);
     printCopies(out, e.copies);
   }
   if (r.lost.files.length) out.line(`lost files: ${listNames(r.lost.files)}`);

@@ -17,6 +17,19 @@ export interface Compressor {
   decompress(type: number, data: Uint8Array, expectedSize: number): Buffer;
 }
 
+/** For images without the zstd feature: a zstd extent there is corruption, reported as such. */
+export const uncompressedOnly: Compressor = {
+  compress(type, data) {
+    if (type !== COMPRESSION.none) throw new RangeError('this image does not have the zstd feature');
+    return Buffer.from(data);
+  },
+  decompress(type, data, expectedSize) {
+    if (type !== COMPRESSION.none) throw new RangeError(`extent claims compression ${type}, but the image does not have the zstd feature`);
+    if (data.length < expectedSize) throw new RangeError(`stored ${data.length} bytes, expected ${expectedSize}`);
+    return Buffer.from(data.buffer, data.byteOffset, expectedSize);
+  },
+};
+
 let cached: Promise<Compressor> | undefined;
 
 export function loadCompressor(): Promise<Compressor> {

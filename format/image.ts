@@ -4,10 +4,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadChecksummer, type Checksummer } from './checksum.js';
-import { loadCompressor, type Compressor } from './compress.js';
+import { loadCompressor, uncompressedOnly, type Compressor } from './compress.js';
 import { CorruptImageError, OperationalError } from './errors.js';
 import { FileBlockLayer, type BlockLayer, type MemberFile, MemberIOError } from './io.js';
-import { BTREE, BTREE_NAMES, KEY_TYPE, MAX_BTREE_DEPTH, SB_MAGIC, SB_OFFSET } from './layout.js';
+import { BTREE, BTREE_NAMES, INCOMPAT, KEY_TYPE, MAX_BTREE_DEPTH, SB_MAGIC, SB_OFFSET } from './layout.js';
 import { rebuildRange } from './stripe.js';
 import { checkKey, comparePos, decodeBtreePointer, type ExtentBody, type Key, ops, type Pos, POS_MAX, POS_MIN, posToText, type Ptr, type Stripe } from './keys.js';
 import { decodeNode, type DecodedNode, NodeError } from './btree/node.js';
@@ -343,7 +343,6 @@ export async function openImage(spec: string, options: OpenOptions = {}): Promis
   const named = splitImageSpec(spec);
   if (named.length === 0) throw new OperationalError('ENOENT', 'no image member named');
   const checksums = await loadChecksummer();
-  const compressor = await loadCompressor();
   const writable = options.writable ?? false;
 
   // Open the named members and read their superblocks; the newest valid copy over all of them
@@ -367,6 +366,8 @@ export async function openImage(spec: string, options: OpenOptions = {}): Promis
       throw new CorruptImageError(`no valid superblock: ${p.copies.map((c) => `copy ${c.copy}: ${c.error}`).join('; ')}`, { member: p.path }, 'run strata fsck -y');
     }
     const fsInfo = best.copy.result!.fs;
+    // The zstd decoder (WASM) is loaded only for images that use it: it costs startup time.
+    const compressor = fsInfo.incompat & INCOMPAT.zstd ? await loadCompressor() : uncompressedOnly;
     for (const probe of probes) {
       const c = bestCopy(probe.copies);
       if (c && !c.result!.fs.fsUuid.equals(fsInfo.fsUuid)) throw new OperationalError('FOREIGN_MEMBER', `${probe.path}: member of another filesystem`);

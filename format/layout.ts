@@ -57,6 +57,8 @@ export function extentChunkSize(bucketSize: number): number {
 }
 export const ROOT_INODE = 1;
 export const NAME_MAX = 255;
+/** Longest symlink target (PATH_MAX less the terminating NUL). */
+export const SYMLINK_MAX = 4095;
 
 export const DEFAULTS = {
   blockSize: 4096,

@@ -22,7 +22,14 @@ import { encodeSuperblock, type FsInfo, type RootInfo } from './superblock.js';
 import { OperationalError } from './errors.js';
 import { POS_MIN, type Key, type Ptr } from './keys.js';
 
-export type VolumeOptions = OpenOptions;
+export interface VolumeOptions extends OpenOptions {
+  /** btrees built in memory from these keys instead of read from their roots (fsck rebuilding a damaged tree) */
+  rebuild?: ReadonlyMap<number, readonly Key[]>;
+  /** keep bucket usage (`space`) on a read-only open too, so a check can compare it with a recount */
+  trackUsage?: boolean;
+  /** a writable open that replayed entries does not checkpoint at once: the caller must, before any commit (fsck corrects usage first) */
+  deferReplayCheckpoint?: boolean;
+}
 
 export interface Counters {
   nextInode: number;
@@ -53,13 +60,19 @@ export class Volume {
   readonly space: Space | undefined;
   readonly replay: ReplayReport;
 
-  private constructor(readonly img: Image, readonly writable: boolean) {
+  private constructor(readonly img: Image, readonly writable: boolean, options: VolumeOptions = {}) {
     const fs = img.fs;
-    this.trees = Array.from({ length: BTREE_COUNT }, (_, id) => new MutableBtree(img, id, fs.roots[id]!, fs.nodeSize));
+    this.trees = Array.from({ length: BTREE_COUNT }, (_, id) => {
+      const keys = options.rebuild?.get(id);
+      if (!keys) return new MutableBtree(img, id, fs.roots[id]!, fs.nodeSize);
+      const tree = new MutableBtree(img, id, null, fs.nodeSize);
+      for (const k of keys) tree.insert(k);
+      return tree;
+    });
     img.btrees = this.trees;
     this.counters = { nextInode: fs.nextInode, nextReflink: fs.nextReflink, nextStripe: fs.nextStripe };
     this.nextSeq = fs.journalSeq;
-    if (writable) {
+    if (writable || options.trackUsage) {
       this.space = new Space(fs, (m) => img.layer.present(m));
       for (const k of this.trees[BTREE.alloc]!.range()) if (k.type === KEY_TYPE.alloc) this.space.loadAllocKey(k);
       this.space.finishLoad();
@@ -74,8 +87,8 @@ export class Volume {
   static async open(spec: string, options: VolumeOptions & { writable?: boolean } = {}): Promise<Volume> {
     const img = await openImage(spec, options);
     try {
-      const vol = new Volume(img, Boolean(options.writable));
-      if (vol.writable && vol.replay.replayed > 0) vol.checkpoint();
+      const vol = new Volume(img, Boolean(options.writable), options);
+      if (vol.writable && vol.replay.replayed > 0 && !options.deferReplayCheckpoint) vol.checkpoint();
       return vol;
     } catch (err) {
       img.close();

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { ImagePathError, OperationalError, StrataError } from '../format/errors.js';
 import { DataLostError } from '../format/image.js';
 import { escapeName, ops, POS_MAX, type DecodedInode } from '../format/keys.js';
-import { BTREE, KEY_TYPE } from '../format/layout.js';
+import { BTREE, KEY_TYPE, SYMLINK_MAX } from '../format/layout.js';
 import { openHost, displayPath, makeSocketFile } from '../host/index.js';
 import { TarWriter } from './tar/writer.js';
 import { KIND_TO_IFMT, S_IFMT, type EntryKind, type SourceEntry } from './entry.js';
@@ -30,7 +30,6 @@ export interface WalkHooks {
 
 const MAX_DEPTH = 4096;
 /** Longest symlink target restored (Linux PATH_MAX). */
-const SYMLINK_MAX = 4096;
 
 export function kindOf(mode: number): Exclude<EntryKind, 'hardlink'> | undefined {
   const ifmt = mode & S_IFMT;
@@ -292,30 +291,35 @@ export async function extract(reader: FsReader, imagePath: string, dest: string,
         }
         switch (item.kind) {
           case 'file': {
-          const fd = fs.openSync(target, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW, 0o600);
-          let lost = false;
-          try {
-            for (const piece of reader.pieces(item.inum, item.inode.size, `/${escapeName(item.rel)}`)) {
-              if ('data' in piece) {
-                let done = 0;
-                while (done < piece.data.length) done += fs.writeSync(fd, piece.data, done, piece.data.length - done, piece.offset + done);
+            const fd = fs.openSync(target, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW, 0o600);
+            let lost = false;
+            let failure: unknown;
+            try {
+              for (const piece of reader.pieces(item.inum, item.inode.size, `/${escapeName(item.rel)}`)) {
+                if ('data' in piece) {
+                  let done = 0;
+                  while (done < piece.data.length) done += fs.writeSync(fd, piece.data, done, piece.data.length - done, piece.offset + done);
+                }
               }
+              fs.ftruncateSync(fd, item.inode.size);
+            } catch (err) {
+              // Lost data: name the file, leave no partial copy, and carry on with the rest.
+              if (err instanceof DataLostError) {
+                lost = true;
+                result.lost.push(`/${escapeName(item.rel)}`);
+                opts.onWarning?.(`lost: /${escapeName(item.rel)}: ${err.message}`);
+              } else failure = err;
+            } finally {
+              fs.closeSync(fd);
             }
-            fs.ftruncateSync(fd, item.inode.size);
-          } catch (err) {
-            // Lost data: name the file, leave no partial copy, and carry on with the rest.
-            if (!(err instanceof DataLostError)) throw err;
-            lost = true;
-            result.lost.push(`/${escapeName(item.rel)}`);
-            opts.onWarning?.(`lost: /${escapeName(item.rel)}: ${err.message}`);
-          } finally {
-            fs.closeSync(fd);
-          }
-          if (lost) {
-            fs.unlinkSync(target);
-            continue;
-          }
-          result.files++;
+            if (lost || failure !== undefined) {
+              // Any other failure (EFBIG for a size the host cannot hold, damage met while
+              // reading) leaves no partial copy either; the handler below reports it.
+              fs.unlinkSync(target);
+              if (failure !== undefined) throw failure;
+              continue;
+            }
+            result.files++;
             result.bytes += item.inode.size;
             break;
           }

@@ -4,7 +4,7 @@ import { formatUuid } from '../format/codec.js';
 import { COMPRESSION_NAMES } from '../format/compress.js';
 import { CSUM_NAMES } from '../format/checksum.js';
 import { escapeName, KEY_OPS, type Key, posToText, ops, checkKey } from '../format/keys.js';
-import { BTREE, BTREE_NAMES, BUCKET_DATA_NAMES, INCOMPAT, KEY_TYPE, KEY_TYPE_NAMES, Superblock } from '../format/layout.js';
+import { BTREE, BTREE_NAMES, BUCKET_DATA_NAMES, INCOMPAT, KEY_TYPE, KEY_TYPE_NAMES, Superblock, SYMLINK_MAX } from '../format/layout.js';
 import { UsageError } from '../format/errors.js';
 import { FsReader, S_IFDIR } from './reader.js';
 import { S_IFMT } from './entry.js';
@@ -158,7 +158,7 @@ export function statInfo(reader: FsReader, path: string) {
     ctime: `${inode.ctime_sec}.${String(inode.ctime_nsec).padStart(9, '0')}`,
     rdev: inode.rdev_major || inode.rdev_minor ? { major: inode.rdev_major, minor: inode.rdev_minor } : null,
     parent: inode.parent || null,
-    target: isLink ? escapeName(reader.readAll(inum, inode.size, `symlink ${path}`)) : null,
+    target: isLink ? symlinkText(reader, inum, inode.size, path) : null,
     xattrs: reader.xattrs(inum).map((x) => ({ name: escapeName(x.name), size: x.value.length, value: x.value.toString('base64') })),
   };
 }
@@ -185,6 +185,8 @@ export function* listTree(reader: FsReader, path: string, recursive: boolean): G
     return;
   }
   const stack: Array<{ dir: number; prefix: string; depth: number }> = [{ dir: start.inum, prefix: base, depth: 0 }];
+  // A damaged image can name a directory twice (a loop or a hard-linked directory): list each once.
+  const listed = new Set<number>([start.inum]);
   while (stack.length) {
     const { dir, prefix, depth } = stack.pop()!;
     const entries = reader.readdir(dir);
@@ -198,7 +200,10 @@ export function* listTree(reader: FsReader, path: string, recursive: boolean): G
         continue;
       }
       yield row(reader, p, name, d.target, ino);
-      if (recursive && (ino.mode & S_IFMT) === S_IFDIR && depth < 4096) subdirs.push({ dir: d.target, prefix: p, depth: depth + 1 });
+      if (recursive && (ino.mode & S_IFMT) === S_IFDIR && depth < 4096 && !listed.has(d.target)) {
+        listed.add(d.target);
+        subdirs.push({ dir: d.target, prefix: p, depth: depth + 1 });
+      }
     }
     for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i]!);
   }
@@ -206,8 +211,14 @@ export function* listTree(reader: FsReader, path: string, recursive: boolean): G
 
 function row(reader: FsReader, p: string, name: string, inum: number, ino: ReturnType<FsReader['inode']> & object): LsRow {
   const r: LsRow = { path: p || '/', name, inode: inum, mode: modeString(ino.mode), nlink: ino.nlink, uid: ino.uid, gid: ino.gid, size: ino.size, mtime: `${ino.mtime_sec}.${String(ino.mtime_nsec).padStart(9, '0')}` };
-  if ((ino.mode & S_IFMT) === 0o120000) r.target = escapeName(reader.readAll(inum, ino.size, `symlink ${p}`));
+  if ((ino.mode & S_IFMT) === 0o120000) r.target = symlinkText(reader, inum, ino.size, p);
   return r;
+}
+
+/** A symlink target for display; an absurd size from a damaged inode is shown, not read. */
+function symlinkText(reader: FsReader, inum: number, size: number, p: string): string {
+  if (size === 0 || size > SYMLINK_MAX) return `<target of ${size} bytes: invalid>`;
+  return escapeName(reader.readAll(inum, size, `symlink ${p}`));
 }
 
 export function extentRows(reader: FsReader, path: string) {

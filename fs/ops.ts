@@ -6,7 +6,7 @@ import { ImagePathError, OperationalError } from '../format/errors.js';
 import type { Volume } from '../format/volume.js';
 import type { JournalItem } from '../format/journal.js';
 import { type DecodedInode, escapeName, type Key, nameHash, ops, type Pos, POS_MAX, type ReflinkPointer, type XattrEntry } from '../format/keys.js';
-import { BTREE, DT, extentChunkSize, KEY_TYPE, NAME_MAX, ROOT_INODE } from '../format/layout.js';
+import { BTREE, DT, extentChunkSize, KEY_TYPE, NAME_MAX, ROOT_INODE, SYMLINK_MAX } from '../format/layout.js';
 import { dataRuns, packChunk } from '../format/extent-write.js';
 import { loadCompressor, type Compressor } from '../format/compress.js';
 import { FsReader, S_IFDIR, splitPath } from './reader.js';
@@ -256,7 +256,7 @@ export class FsWriter {
         inode.size = written.length;
         items.push(...written.items);
       }
-      if (meta.kind === 'symlink' && (inode.size === 0 || inode.size > 4095)) throw new ImagePathError(shown, 'EINVAL', `${shown}: symlink target of ${inode.size} bytes`);
+      if (meta.kind === 'symlink' && (inode.size === 0 || inode.size > SYMLINK_MAX)) throw new ImagePathError(shown, 'EINVAL', `${shown}: symlink target of ${inode.size} bytes`);
     }
     items.unshift(put(BTREE.inodes, this.inodeKey(inum, inode)));
     items.push(this.direntItem(dir, name, inum, DT_OF[meta.kind]!));

@@ -70,10 +70,9 @@ export async function populateFromDirectory(builder: ImageBuilder, root: string,
         }
       }
     }
-    if ((i & 255) === 0) {
-      hooks.onProgress?.({ phase: 'data', files: i, filesTotal: walked.length, bytes, bytesTotal: total });
-      await breathe();
-    }
+    // Output rate-limits what it shows, so reporting every file is cheap.
+    hooks.onProgress?.({ phase: 'data', files: i, filesTotal: walked.length, bytes, bytesTotal: total });
+    if ((i & 255) === 0) await breathe();
   }
   hooks.onProgress?.({ phase: 'data', files: walked.length, filesTotal: walked.length, bytes, bytesTotal: total });
 }

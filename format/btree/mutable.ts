@@ -59,12 +59,18 @@ const POINTER_PLACEHOLDER = Buffer.alloc(48 + 16 * 4);
 export class MutableBtree {
   root: MNode;
 
+  /** `rootInfo` null: a new, empty tree held in memory (fsck rebuilds a damaged tree from salvaged keys into one). */
   constructor(
     private readonly source: NodeSource,
     readonly id: number,
-    rootInfo: RootInfo,
+    rootInfo: RootInfo | null,
     private readonly nodeSize: number,
   ) {
+    if (rootInfo === null) {
+      this.root = new MNode(0, POS_MIN, POS_MAX, [], NODE_HEADER_SIZE, undefined);
+      this.root.dirty = true;
+      return;
+    }
     const node = source.readNode(rootInfo.pointers, { btreeId: id, level: rootInfo.level, checksum: rootInfo.checksum, seq: rootInfo.seq, min: POS_MIN, max: POS_MAX });
     this.root = this.fromDisk(node, { pointers: rootInfo.pointers, checksum: rootInfo.checksum, seq: rootInfo.seq });
   }
@@ -138,6 +144,75 @@ export class MutableBtree {
       if (comparePos(child.min, to) > 0) return;
       stack.push({ node: child, index: child.level > 0 ? lowerBound(child.keys, from) : 0 });
     }
+  }
+
+  /**
+   * Like `range`, but a clean subtree not loaded yet is read and dropped again instead of kept:
+   * a full walk (fsck) holds one path of nodes, not the whole tree. Loaded nodes, and so every
+   * change not yet checkpointed, are seen as they are in memory.
+   */
+  *scan(from: Pos = POS_MIN, to: Pos = POS_MAX): Generator<Key> {
+    const stack: Array<{ node: MNode; index: number }> = [{ node: this.root, index: 0 }];
+    stack[0]!.index = this.root.level > 0 ? lowerBound(this.root.keys, from) : 0;
+    while (stack.length) {
+      const frame = stack[stack.length - 1]!;
+      const node = frame.node;
+      if (node.level === 0) {
+        stack.pop();
+        for (let i = lowerBound(node.keys, from); i < node.keys.length; i++) {
+          const k = node.keys[i]!;
+          if (comparePos(k, to) > 0) return;
+          yield k;
+        }
+        continue;
+      }
+      if (frame.index >= node.keys.length) {
+        stack.pop();
+        continue;
+      }
+      const i = frame.index++;
+      const child = node.children![i] ?? this.readChild(node, i);
+      if (comparePos(child.min, to) > 0) return;
+      stack.push({ node: child, index: child.level > 0 ? lowerBound(child.keys, from) : 0 });
+    }
+  }
+
+  /** Child `i` of `parent` read from disk without attaching it (keys alias the node buffer). */
+  private readChild(parent: MNode, i: number): MNode {
+    const key = parent.keys[i]!;
+    const ptr = decodeBtreePointer(key.value);
+    const node = this.source.readNode(ptr.pointers, {
+      btreeId: this.id, level: parent.level - 1, checksum: ptr.checksum, seq: ptr.seq, min: ptr.min, max: { inode: key.inode, offset: key.offset, snapshot: key.snapshot },
+    });
+    return new MNode(node.level, node.min, node.max, node.keys, node.usedBytes, { pointers: ptr.pointers, checksum: ptr.checksum, seq: ptr.seq });
+  }
+
+  /**
+   * Where every node written to disk lives, parents before children: the copies a checkpoint
+   * releases when the node changes. Leaves are not read (their pointers are in the parent);
+   * unloaded interior nodes are read and dropped. Nodes not yet written have no location.
+   */
+  *nodeLocations(): Generator<{ level: number; min: Pos; max: Pos; pointers: Ptr[] }> {
+    const stack: MNode[] = [this.root];
+    while (stack.length) {
+      const node = stack.pop()!;
+      if (node.disk) yield { level: node.level, min: node.min, max: node.max, pointers: node.disk.pointers };
+      if (node.level === 0) continue;
+      for (let i = node.keys.length - 1; i >= 0; i--) {
+        const loaded = node.children![i];
+        if (loaded) stack.push(loaded);
+        else if (node.level === 1) {
+          const key = node.keys[i]!;
+          const ptr = decodeBtreePointer(key.value);
+          yield { level: 0, min: ptr.min, max: { inode: key.inode, offset: key.offset, snapshot: key.snapshot }, pointers: ptr.pointers };
+        } else stack.push(this.readChild(node, i));
+      }
+    }
+  }
+
+  /** Mark every node on the path to `p` dirty: the next checkpoint writes them to new places. */
+  rewrite(p: Pos): void {
+    this.markDirty(this.pathTo(p));
   }
 
   /** Every node, parents before children, as decoded-node views (for dump and fsck). */

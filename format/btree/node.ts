@@ -148,3 +148,56 @@ function checkChildrenTile(keys: Key[], min: Pos, max: Pos): void {
   const last = keys[keys.length - 1]!;
   if (comparePos(last, max) !== 0) throw new NodeError('order', `last child ends at ${posToText(last)}, node max is ${posToText(max)}`);
 }
+
+export interface SalvagedNode {
+  btreeId: number;
+  level: number;
+  seq: number;
+  min: Pos;
+  max: Pos;
+  /** the stored checksum matches the bytes */
+  checksumOk: boolean;
+  /** keys whose header and value lie within used_bytes, in node order, neither sorted nor range-checked */
+  keys: Key[];
+}
+
+/**
+ * Lenient decode for fsck's salvage of a node that failed `decodeNode`: magic, filesystem and
+ * used_bytes must hold (else undefined: nothing here is a node of ours); the checksum, key
+ * order and ranges are not required. Stops at the first key header that runs past used_bytes.
+ * Never throws for damage. Every key must still be validated before it is trusted.
+ */
+export function salvageNode(bytes: Buffer, fsMagic: Buffer, checksums: Checksummer): SalvagedNode | undefined {
+  if (bytes.length < NodeHeader.size || bytes.readUInt32LE(0) !== NODE_MAGIC) return undefined;
+  const usedBytes = bytes.readUInt32LE(NodeHeader.field('used_bytes').offset);
+  if (usedBytes < NodeHeader.size || usedBytes > bytes.length) return undefined;
+  let h: ReturnType<typeof NodeHeader.decode>;
+  try {
+    h = NodeHeader.decode(bytes);
+  } catch (err) {
+    if (err instanceof FieldRangeError) return undefined;
+    throw err;
+  }
+  if (!h.fs_magic.equals(fsMagic)) return undefined;
+  const checksumOk = (h.checksum_type === 1 || h.checksum_type === 2) && checksums.compute(h.checksum_type, bytes.subarray(16, usedBytes)) === h.checksum;
+  const keys: Key[] = [];
+  let at = NodeHeader.size;
+  for (let i = 0; i < h.key_count && at + KeyHeader.size <= usedBytes; i++) {
+    let kh: ReturnType<typeof KeyHeader.decode>;
+    try {
+      kh = KeyHeader.decode(bytes, at);
+    } catch (err) {
+      if (err instanceof FieldRangeError) break;
+      throw err;
+    }
+    const end = at + KeyHeader.size + kh.value_size;
+    if (end > usedBytes) break;
+    keys.push({ inode: kh.inode, offset: kh.offset, snapshot: kh.snapshot, type: kh.type as Key['type'], value: bytes.subarray(at + KeyHeader.size, end) });
+    at += KeyHeader.size + pad8(kh.value_size);
+  }
+  return {
+    btreeId: h.btree_id, level: h.level, seq: h.seq, checksumOk, keys,
+    min: { inode: h.min_inode, offset: h.min_offset, snapshot: h.min_snapshot },
+    max: { inode: h.max_inode, offset: h.max_offset, snapshot: h.max_snapshot },
+  };
+}

@@ -91,13 +91,15 @@ test('bad option values are usage errors (exit 16)', () => {
   assert.equal(fs.existsSync(img), false);
 });
 
-test('--ec answers "not supported yet" with exit 16', () => {
+test('--ec with too few members, a bad shape, or with --replicas is a usage error (exit 16)', () => {
   const dir = tempDir();
-  for (const args of [['--ec', '4+2']]) {
-    const r = strata(['mkfs', ...args, path.join(dir, 'x.img')]);
-    assert.equal(r.code, 16);
-    assert.match(r.stderr, /not supported yet/);
+  const members = [0, 1, 2].map((i) => path.join(dir, `m${i}.img`));
+  for (const args of [['--ec', '4+2'], ['--ec', '2+1', '--replicas', '2'], ['--ec', 'four'], ['--ec', '17+1'], ['--ec', '2+5']]) {
+    const r = strata(['mkfs', ...args, ...members]);
+    assert.equal(r.code, 16, `${args.join(' ')}: ${r.stderr}`);
+    assert.ok(isOneLineError(r.stderr), r.stderr);
   }
+  assert.equal(members.some((m) => fs.existsSync(m)), false);
 });
 
 test('mkfs --json prints one document with the members', () => {
