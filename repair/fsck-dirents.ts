@@ -1,0 +1,111 @@
+// Pass 9: dirents.
+// Checks every directory entry: a valid dirent (KEY_OPS validate); held by an inode that exists
+// and is a directory; naming an inode that exists and is not the root; its d_type is the
+// target's type; no second entry with the same name in the directory; and a lookup probing
+// from the name's hash reaches it (moving an entry when not, and after removals open gaps).
+// Builds: per inode, how many entries name it; per directory, how many entries in it name
+// directories; every entry naming a directory (directory-structure pass).
+import { CorruptImageError } from '../format/errors.js';
+import { type Dirent, escapeName, type Key, nameHash, ops } from '../format/keys.js';
+import { BTREE, KEY_TYPE, ROOT_INODE } from '../format/layout.js';
+import type { Volume } from '../format/volume.js';
+import { type FsckContext, Fixes } from './fsck-context.js';
+import type { FsState } from './fsck-load.js';
+import { groupsByOwner, planMoves, unreachable } from './fsck-probing.js';
+import { P } from './problems.js';
+
+interface Entry {
+  key: Key;
+  dirent: Dirent;
+  home: number;
+  /** the value changed (d_type repaired): written back */
+  changed: boolean;
+}
+
+function decodeDirent(k: Key): Dirent | string {
+  if (k.type !== KEY_TYPE.dirent) return `key of type ${k.type} in the dirents btree`;
+  try {
+    const d = ops.dirent.decode(k.value);
+    return ops.dirent.validate(k, d) ?? d;
+  } catch (err) {
+    if (err instanceof CorruptImageError) return err.message;
+    throw err;
+  }
+}
+
+export function checkDirents(ctx: FsckContext, vol: Volume, st: FsState): void {
+  const fixes = new Fixes(vol, ctx);
+  const t = st.inodes;
+  let n = 0;
+  for (const group of groupsByOwner(vol.trees[BTREE.dirents]!.scan())) {
+    n += group.length;
+    ctx.progress(n);
+    st.totals.dirents += group.length;
+    const dir = group[0]!.inode;
+    const dirRow = t.find(dir);
+    if (dirRow < 0 || !t.isDir(dirRow)) {
+      if (ctx.problem(P.DIRENT_DIR_MISSING, { dir, entries: group.length })) for (const k of group) fixes.delete(BTREE.dirents, k);
+      continue;
+    }
+    const kept: Entry[] = [];
+    const stuck: number[] = [];
+    const names = new Map<string, number>();
+    for (const k of group) {
+      const d = decodeDirent(k);
+      if (typeof d === 'string') {
+        if (ctx.problem(P.DIRENT_BAD, { dir, offset: k.offset, reason: d })) fixes.delete(BTREE.dirents, k);
+        else stuck.push(k.offset);
+        continue;
+      }
+      const name = escapeName(d.name);
+      const row = t.find(d.target);
+      const first = names.get(d.name.toString('latin1'));
+      let drop: boolean | undefined;
+      if (row < 0) drop = ctx.problem(P.DIRENT_TARGET_MISSING, { dir, name, target: d.target });
+      else if (d.target === ROOT_INODE) drop = ctx.problem(P.DIRENT_TO_ROOT, { dir, name });
+      else if (first !== undefined) drop = ctx.problem(P.DIRENT_DUPLICATE, { dir, name, offset: k.offset, first });
+      if (drop) {
+        fixes.delete(BTREE.dirents, k);
+        continue;
+      }
+      if (first === undefined) names.set(d.name.toString('latin1'), k.offset);
+      const entry: Entry = { key: k, dirent: d, home: nameHash(d.name), changed: false };
+      const actual = row < 0 ? d.dType : t.dType(row);
+      if (d.dType !== actual && ctx.problem(P.DIRENT_TYPE_WRONG, { dir, name, target: d.target, recorded: d.dType, actual })) {
+        entry.dirent = { ...d, dType: actual };
+        entry.changed = true;
+      }
+      kept.push(entry);
+    }
+    placeAndCount(ctx, fixes, st, dir, group, kept, stuck);
+  }
+  fixes.commit('dirents');
+}
+
+/** Move what probing cannot reach, write repaired entries, and count links of the survivors. */
+function placeAndCount(ctx: FsckContext, fixes: Fixes, st: FsState, dir: number, group: Key[], kept: Entry[], stuck: number[]): void {
+  const t = st.inodes;
+  const lostNow = unreachable(kept.map((e) => ({ offset: e.key.offset, home: e.home })), group.map((k) => k.offset));
+  const moves = planMoves(kept.map((e) => ({ offset: e.key.offset, home: e.home })), stuck);
+  const puts: Key[] = [];
+  kept.forEach((e, i) => {
+    let offset = e.key.offset;
+    const to = moves.get(i);
+    // An entry out of reach already is a problem of its own; one left out of reach by a removal
+    // moves as part of that removal's fix.
+    const move = to !== undefined && (!lostNow[i] || ctx.problem(P.DIRENT_HASH_WRONG, { dir, name: escapeName(e.dirent.name), offset, moveTo: to }));
+    if (move && ctx.mayWrite) {
+      fixes.delete(BTREE.dirents, e.key);
+      offset = to!;
+    }
+    if (offset !== e.key.offset || e.changed) puts.push({ ...e.key, offset, value: ops.dirent.encode(e.dirent) });
+    const row = t.find(e.dirent.target);
+    if (row < 0 || e.dirent.target === ROOT_INODE) return;
+    t.c.links[row]++;
+    if (t.isDir(row)) {
+      t.c.subdirs[t.find(dir)]++;
+      st.dirNames.push({ target: e.dirent.target, dir, offset });
+    }
+  });
+  for (const k of puts) fixes.put(BTREE.dirents, k);
+}

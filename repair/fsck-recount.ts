@@ -1,0 +1,139 @@
+// The usage every bucket should have, recounted from what is reachable, by the rule the alloc
+// btree records (docs/FORMAT.md, Allocation): bucket 0 and the journal ring whole; node_size
+// per node copy; format/space.ts extentUsage per extent and indirect extent pointer; a stripe's
+// parity blocks whole, and its blocks' stripe id. Only pointers to valid places count
+// (fsck-space.ts): the extents pass drops the others. Optionally records every claim on member
+// space so that two live things in one byte range can be found.
+import { keyExtentBody, extentUsage } from '../format/space.js';
+import { CorruptImageError } from '../format/errors.js';
+import { BTREE, BUCKET_DATA, KEY_TYPE } from '../format/layout.js';
+import { type ExtentBody, type Key, ops, type Ptr } from '../format/keys.js';
+import type { AllocInfo } from '../format/keys.js';
+import type { Volume } from '../format/volume.js';
+import type { FsInfo } from '../format/superblock.js';
+import { placeProblem } from './fsck-space.js';
+import { Rows } from './fsck-state.js';
+
+/** What a claim on member space belongs to. */
+export const CLAIM = { superblock: 0, journal: 1, node: 2, extent: 3, indirect: 4, parity: 5 } as const;
+
+/**
+ * Claims: member byte range [start, end) and its owner. `a`, `b`, `c` by kind: node: index in
+ * the node list; extent: inode, key end offset, pointer index; indirect: 0, key end, pointer
+ * index; parity: stripe id, block index.
+ */
+export type Claims = Rows<'member' | 'start' | 'end' | 'kind' | 'a' | 'b' | 'c'>;
+
+export function newClaims(): Claims {
+  return new Rows(['member', 'start', 'end', 'kind', 'a', 'b', 'c'] as const);
+}
+
+export class Recount {
+  readonly used: Float64Array[];
+  readonly type: Uint8Array[];
+  /** highest generation a live pointer into the bucket carries */
+  readonly generation: Uint32Array[];
+  readonly stripe: Float64Array[];
+
+  constructor(private readonly fs: FsInfo) {
+    this.used = fs.members.map((m) => new Float64Array(m.bucketCount));
+    this.type = fs.members.map((m) => new Uint8Array(m.bucketCount));
+    this.generation = fs.members.map((m) => new Uint32Array(m.bucketCount));
+    this.stripe = fs.members.map((m) => new Float64Array(m.bucketCount));
+  }
+
+  add(member: number, offset: number, bytes: number, type: number, generation = 0): void {
+    const b = Math.floor(offset / this.fs.bucketSize);
+    const used = this.used[member];
+    if (!used || b >= used.length) return;
+    used[b] += bytes;
+    // Metadata wins a bucket's type over data when both claim it (space shared: reported apart).
+    if (this.type[member]![b] === BUCKET_DATA.free || type < this.type[member]![b]!) this.type[member]![b] = type;
+    if (generation > this.generation[member]![b]!) this.generation[member]![b] = generation;
+  }
+
+  info(member: number, bucket: number): { usedBytes: number; dataType: number; generation: number; stripeId: number } {
+    return { usedBytes: this.used[member]![bucket]!, dataType: this.type[member]![bucket]!, generation: this.generation[member]![bucket]!, stripeId: this.stripe[member]![bucket]! };
+  }
+
+  /** The alloc value to record: the recount, with the generation never going down. */
+  merged(member: number, bucket: number, recorded: AllocInfo): AllocInfo {
+    const c = this.info(member, bucket);
+    return { generation: Math.max(recorded.generation, c.generation), dataType: c.usedBytes > 0 ? c.dataType : BUCKET_DATA.free, usedBytes: c.usedBytes, stripeId: c.usedBytes > 0 || c.stripeId ? c.stripeId : 0 };
+  }
+}
+
+export interface NodeCopy {
+  member: number;
+  offset: number;
+  generation: number;
+  /** index in the caller's node list, for naming it in claims */
+  node: number;
+  /** the copy decoded: a live thing there (a bad copy still holds its space until rewritten) */
+  good: boolean;
+}
+
+/** Recount usage of the volume's current state; node copies come from the caller. */
+export function recountUsage(vol: Volume, nodeCopies: Iterable<NodeCopy>, claims?: Claims, onKey?: () => void): Recount {
+  const fs = vol.fs;
+  const r = new Recount(fs);
+  const claim = (member: number, start: number, end: number, kind: number, a = 0, b = 0, c = 0) => claims?.push({ member, start, end, kind, a, b, c });
+  fs.members.forEach((m, member) => {
+    r.add(member, 0, fs.bucketSize, BUCKET_DATA.superblock);
+    claim(member, 0, fs.bucketSize, CLAIM.superblock);
+    for (let b = m.journalBucket; m.journalBuckets > 0 && b < m.journalBucket + m.journalBuckets; b++) {
+      r.add(member, b * fs.bucketSize, fs.bucketSize, BUCKET_DATA.journal);
+    }
+    if (m.journalBuckets > 0) claim(member, m.journalBucket * fs.bucketSize, (m.journalBucket + m.journalBuckets) * fs.bucketSize, CLAIM.journal);
+  });
+  for (const n of nodeCopies) {
+    r.add(n.member, n.offset, fs.nodeSize, BUCKET_DATA.btree, n.generation);
+    if (n.good) claim(n.member, n.offset, n.offset + fs.nodeSize, CLAIM.node, n.node);
+  }
+  for (const [btreeId, kind] of [[BTREE.extents, CLAIM.extent], [BTREE.reflink, CLAIM.indirect]] as const) {
+    for (const k of vol.trees[btreeId]!.scan()) {
+      onKey?.();
+      const body = bodyOf(k);
+      if (!body) continue;
+      for (const [i, u] of extentUsage(body, fs.blockSize).entries()) {
+        const p = body.pointers[i]!;
+        if (placeProblem(fs, p, body.storedSize)) continue;
+        r.add(u.member, u.offset, u.bytes, BUCKET_DATA.user, u.generation);
+        claim(u.member, u.offset, u.offset + u.bytes, kind, k.inode, k.offset, i);
+      }
+    }
+  }
+  for (const k of vol.trees[BTREE.stripes]!.scan()) {
+    onKey?.();
+    if (k.type !== KEY_TYPE.stripe) continue;
+    let pointers: Ptr[];
+    let dataBlocks: number;
+    try {
+      const s = ops.stripe.decode(k.value);
+      pointers = s.pointers;
+      dataBlocks = s.dataBlocks;
+    } catch (err) {
+      if (err instanceof CorruptImageError) continue;
+      throw err;
+    }
+    pointers.forEach((p, block) => {
+      if (placeProblem(fs, p, fs.bucketSize) || p.offset % fs.bucketSize !== 0) return;
+      const b = Math.floor(p.offset / fs.bucketSize);
+      r.stripe[p.member]![b] = k.offset;
+      if (block < dataBlocks) return;
+      r.add(p.member, p.offset, fs.bucketSize, BUCKET_DATA.parity, p.generation);
+      claim(p.member, p.offset, p.offset + fs.bucketSize, CLAIM.parity, k.offset, block);
+    });
+  }
+  return r;
+}
+
+/** The data pointers of an extent or indirect extent key, or undefined (other types, or damaged). */
+export function bodyOf(k: Key): ExtentBody | undefined {
+  try {
+    return keyExtentBody(k);
+  } catch (err) {
+    if (err instanceof CorruptImageError) return undefined;
+    throw err;
+  }
+}

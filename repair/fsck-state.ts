@@ -1,0 +1,188 @@
+// State the logical passes share, kept in typed arrays so memory stays near 60 bytes per inode
+// however large the image: the inode table (loaded once from the inodes btree, then counted
+// into by the extents, dirents and directory passes), and what the extents pass gathers for
+// the reflink and stripes passes.
+import { DT } from '../format/layout.js';
+import { S_IFMT } from '../fs/entry.js';
+
+/** Bits of InodeTable.flags. */
+export const INODE = {
+  /** has extent-btree keys */
+  hasData: 1 << 0,
+  hasXattrs: 1 << 1,
+  /** cleared by fsck: counts no longer matter */
+  removed: 1 << 2,
+  /** reachable from the root (directory pass) */
+  reached: 1 << 3,
+} as const;
+
+const FIELDS = {
+  inum: Float64Array,
+  mode: Uint32Array,
+  nlink: Uint32Array,
+  size: Float64Array,
+  parent: Float64Array,
+  /** dirents naming it */
+  links: Uint32Array,
+  /** dirents in it naming directories */
+  subdirs: Uint32Array,
+  /** directories: the directory holding the dirent that names it (0: none yet) */
+  nameParent: Float64Array,
+  /** end of its last extent */
+  dataEnd: Float64Array,
+  flags: Uint8Array,
+} as const;
+
+type Columns = { [K in keyof typeof FIELDS]: InstanceType<(typeof FIELDS)[K]> };
+
+/**
+ * Every inode that decoded, sorted by inode number; looked up by binary search. Index-based:
+ * `find(inum)` gives the row, and passes read and count into the columns by row.
+ */
+export class InodeTable {
+  private cols: Columns;
+  count = 0;
+
+  constructor(capacity = 1024) {
+    this.cols = allocate(capacity);
+  }
+
+  get c(): Columns {
+    return this.cols;
+  }
+
+  /** Append a row; inode numbers must arrive in increasing order (as the inodes btree yields them). */
+  append(inum: number, mode: number, nlink: number, size: number, parent: number): number {
+    if (this.count > 0 && this.cols.inum[this.count - 1]! >= inum) return this.insert(inum, mode, nlink, size, parent);
+    this.grow(this.count + 1);
+    const i = this.count++;
+    this.setRow(i, inum, mode, nlink, size, parent);
+    return i;
+  }
+
+  private insert(inum: number, mode: number, nlink: number, size: number, parent: number): number {
+    const at = this.lowerBound(inum);
+    if (at < this.count && this.cols.inum[at] === inum) {
+      this.setRow(at, inum, mode, nlink, size, parent);
+      return at;
+    }
+    this.grow(this.count + 1);
+    for (const col of Object.values(this.cols)) col.copyWithin(at + 1, at, this.count);
+    this.count++;
+    this.setRow(at, inum, mode, nlink, size, parent);
+    return at;
+  }
+
+  private setRow(i: number, inum: number, mode: number, nlink: number, size: number, parent: number): void {
+    const c = this.cols;
+    c.inum[i] = inum;
+    c.mode[i] = mode;
+    c.nlink[i] = nlink;
+    c.size[i] = size;
+    c.parent[i] = parent;
+    c.links[i] = 0;
+    c.subdirs[i] = 0;
+    c.nameParent[i] = 0;
+    c.dataEnd[i] = 0;
+    c.flags[i] = 0;
+  }
+
+  private lowerBound(inum: number): number {
+    let lo = 0;
+    let hi = this.count;
+    const inums = this.cols.inum;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (inums[mid]! < inum) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Row of `inum`, or -1 when it has no (live) inode. */
+  find(inum: number): number {
+    const i = this.lowerBound(inum);
+    return i < this.count && this.cols.inum[i] === inum && !(this.cols.flags[i]! & INODE.removed) ? i : -1;
+  }
+
+  isDir(i: number): boolean {
+    return (this.cols.mode[i]! & S_IFMT) === 0o040000;
+  }
+
+  /** DT_* of the row's file type (DT.unknown for a bad type). */
+  dType(i: number): number {
+    return dtOfMode(this.cols.mode[i]!);
+  }
+
+  /** The largest inode number in use (0 when none). */
+  maxInum(): number {
+    for (let i = this.count - 1; i >= 0; i--) if (!(this.cols.flags[i]! & INODE.removed)) return this.cols.inum[i]!;
+    return 0;
+  }
+
+  private grow(needed: number): void {
+    const capacity = this.cols.inum.length;
+    if (needed <= capacity) return;
+    const next = allocate(Math.max(needed, capacity * 2));
+    for (const [name, col] of Object.entries(this.cols) as Array<[keyof Columns, Columns[keyof Columns]]>) (next[name] as typeof col).set(col);
+    this.cols = next;
+  }
+}
+
+function allocate(capacity: number): Columns {
+  return Object.fromEntries(Object.entries(FIELDS).map(([name, Ctor]) => [name, new Ctor(capacity)])) as unknown as Columns;
+}
+
+export function dtOfMode(mode: number): number {
+  switch (mode & S_IFMT) {
+    case 0o100000: return DT.file;
+    case 0o040000: return DT.dir;
+    case 0o120000: return DT.symlink;
+    case 0o020000: return DT.char;
+    case 0o060000: return DT.block;
+    case 0o010000: return DT.fifo;
+    case 0o140000: return DT.socket;
+    default: return DT.unknown;
+  }
+}
+
+/** Growable parallel number columns (reflink pointers, directory dirents): no object per row. */
+export class Rows<K extends string> {
+  private cols: Record<K, Float64Array>;
+  count = 0;
+
+  constructor(readonly names: readonly K[], capacity = 256) {
+    this.cols = Object.fromEntries(names.map((n) => [n, new Float64Array(capacity)])) as Record<K, Float64Array>;
+  }
+
+  push(row: Record<K, number>): void {
+    const capacity = this.cols[this.names[0]!].length;
+    if (this.count === capacity) {
+      for (const n of this.names) {
+        const next = new Float64Array(capacity * 2);
+        next.set(this.cols[n]);
+        this.cols[n] = next;
+      }
+    }
+    for (const n of this.names) this.cols[n][this.count] = row[n];
+    this.count++;
+  }
+
+  get(name: K, i: number): number {
+    return this.cols[name][i]!;
+  }
+
+  /** Row indices sorted by the given columns, ascending. */
+  order(...by: K[]): Uint32Array {
+    const idx = new Uint32Array(this.count);
+    for (let i = 0; i < this.count; i++) idx[i] = i;
+    const cols = by.map((n) => this.cols[n]);
+    return idx.sort((a, b) => {
+      for (const c of cols) {
+        const d = c[a]! - c[b]!;
+        if (d !== 0) return d;
+      }
+      return a - b;
+    });
+  }
+}

@@ -1,0 +1,328 @@
+// Scrub of the btrees, and the work list of the data. Every btree is scanned level by level
+// from the superblock root table: each round reads every copy of every node of one depth, in
+// member and offset order (scrub-read.ts verifies each copy on its own), and the first good
+// copy of each node tells what lies below it: the child nodes of an interior node, the extents
+// of a leaf of the extents btree (`extent` keys) and of the reflink btree (`indirectExtent`
+// keys). The extent copies are collected, not read: scrub.ts reads them afterwards in one
+// pass ordered by member and offset.
+//
+// Invariant: a node none of whose copies verifies stays in the plan (its copies are reported)
+// with `belowUnknown`; nothing below it can be scrubbed, which the report says.
+import type { Image } from '../format/image.js';
+import { NodeReadError } from '../format/image.js';
+import { readAndVerify, type ScrubProgress } from './scrub-read.js';
+import { replayable, scanRing } from '../format/journal.js';
+import { BadValueError, decodeBtreePointer, type ExtentBody, type Key, ops, type Pos, POS_MAX, POS_MIN, posToText, type Ptr } from '../format/keys.js';
+import { BTREE, BTREE_NAMES, KEY_TYPE, MAX_BTREE_DEPTH, MAX_EXTENT_SIZE } from '../format/layout.js';
+import type { DecodedNode } from '../format/btree/node.js';
+import { FieldRangeError } from '../format/codec.js';
+
+export type CopyState = 'unread' | 'good' | 'bad';
+
+/** One stored copy of a node or extent: where it is and what scrub found there. */
+export interface CopyRecord {
+  member: number;
+  offset: number;
+  /** bytes the copy occupies from `offset`: node_size, or the extent's stored_size */
+  length: number;
+  state: CopyState;
+  /** why the copy is bad */
+  reason?: string;
+  /** why scrub must never write here: outside the member's buckets, or shared with another copy */
+  unwritable?: string;
+  /** the pointer names no valid place (member or offset out of range): never read or written */
+  outside?: boolean;
+  /** the bytes were read and checked (false when the member is missing or the read failed) */
+  checked?: boolean;
+  /** the copy's bytes are not in the member file at all: the member is missing, or the file ends before them */
+  notInFile?: boolean;
+  /** for data stored without a checksum: crc32c of the bytes, so replicas can be compared */
+  digest?: number;
+  /** set once a repair was tried: repaired, or why not */
+  outcome?: { repaired: boolean; note?: string };
+}
+
+export interface NodeTarget {
+  kind: 'node';
+  btreeId: number;
+  level: number;
+  min: Pos;
+  max: Pos;
+  /** checksum and seq the parent (or the root table) records for this node */
+  checksum: bigint;
+  seq: number;
+  /** as the parent (or the root table) records them, one per copy */
+  pointers: Ptr[];
+  copies: CopyRecord[];
+  /** no copy verified: the nodes (interior) or extents (leaf) below it are unknown and were not scrubbed */
+  belowUnknown: boolean;
+}
+
+/** What an extent holds: a range of one file, or a range of the reflink address space. */
+export type ExtentOwner =
+  | { kind: 'file'; inode: number; start: number; end: number }
+  | { kind: 'reflink'; start: number; end: number };
+
+export interface ExtentTarget {
+  kind: 'extent';
+  body: ExtentBody;
+  owner: ExtentOwner;
+  copies: CopyRecord[];
+  /** erasure-coded, with no good copy, but its stripe rebuilds bytes that verify: not lost */
+  rebuildable?: boolean;
+}
+
+export type ScrubTarget = NodeTarget | ExtentTarget;
+
+/** A file range mapped into the reflink address space (reflinkPointer key), for naming. */
+export interface ReflinkUse {
+  inode: number;
+  start: number;
+  end: number;
+  index: number;
+}
+
+export interface ScrubPlan {
+  nodes: NodeTarget[];
+  extents: ExtentTarget[];
+  reflinkUses: ReflinkUse[];
+  /** keys the scan could not interpret (a node that verifies but holds a bad value: fsck's job) */
+  warnings: string[];
+  interrupted: boolean;
+}
+
+/** One copy to read, pointing back at its target. */
+export interface WorkItem {
+  target: ScrubTarget;
+  copy: CopyRecord;
+}
+
+export interface NodeVisitor {
+  /** every node reached, decoded (undefined when no copy could be read) */
+  node?(target: NodeTarget, decoded: DecodedNode | undefined): void;
+  /** every key of every readable leaf */
+  leafKey?(btreeId: number, key: Key): void;
+}
+
+export function nodeName(t: { btreeId: number; level: number; min: Pos; max: Pos }): string {
+  return `btree ${BTREE_NAMES[t.btreeId] ?? t.btreeId} level ${t.level} node ${posToText(t.min)}..${posToText(t.max)}`;
+}
+
+/**
+ * Walk one btree depth-first from its root through img.readNode (which falls back between
+ * copies), tolerating unreadable nodes; for lookups after the scan, such as naming damaged
+ * files. The stack stays small: every child is one level below its parent and the root's
+ * level is checked.
+ */
+export function walkBtree(img: Image, btreeId: number, visitor: NodeVisitor, warnings: string[]): void {
+  const root = img.fs.roots[btreeId]!;
+  if (root.level >= MAX_BTREE_DEPTH) {
+    warnings.push(`btree ${BTREE_NAMES[btreeId]} root claims level ${root.level}; not walked`);
+    return;
+  }
+  const stack: NodeTarget[] = [newNodeTarget(img, btreeId, root.level, POS_MIN, POS_MAX, root.checksum, root.seq, root.pointers)];
+  while (stack.length > 0) {
+    const target = stack.pop()!;
+    let node: DecodedNode | undefined;
+    try {
+      node = img.readNode(target.pointers, { btreeId, level: target.level, checksum: target.checksum, seq: target.seq, min: target.min, max: target.max });
+    } catch (err) {
+      if (!(err instanceof NodeReadError)) throw err;
+      target.belowUnknown = true;
+    }
+    visitor.node?.(target, node);
+    if (!node) continue;
+    if (node.level === 0) {
+      for (const key of node.keys) visitor.leafKey?.(btreeId, key);
+      continue;
+    }
+    // Reversed so that the stack pops children in key order.
+    stack.push(...childTargets(img, target, node, warnings).reverse());
+  }
+}
+
+function newNodeTarget(img: Image, btreeId: number, level: number, min: Pos, max: Pos, checksum: bigint, seq: number, pointers: Ptr[]): NodeTarget {
+  return {
+    kind: 'node', btreeId, level, min, max, checksum, seq, belowUnknown: false, pointers,
+    copies: pointers.map((p) => newCopy(img, p, img.fs.nodeSize)),
+  };
+}
+
+function newCopy(img: Image, p: Ptr, length: number): CopyRecord {
+  const copy: CopyRecord = { member: p.member, offset: p.offset, length, state: 'unread' };
+  const outside = locationProblem(img, p.member, p.offset, length);
+  if (outside) {
+    // Never read or written: the pointer itself is wrong, which only fsck can fix.
+    copy.state = 'bad';
+    copy.reason = outside;
+    copy.unwritable = outside;
+    copy.outside = true;
+  }
+  return copy;
+}
+
+/** Why [offset, offset + length) on `member` is not a place a node or extent can be, or undefined. */
+export function locationProblem(img: Image, member: number, offset: number, length: number): string | undefined {
+  const info = img.fs.members[member];
+  if (!info) return `pointer to member ${member}, the image has ${img.fs.members.length}`;
+  if (offset % img.fs.blockSize !== 0) return `pointer to offset ${offset}, not block-aligned`;
+  if (offset < img.fs.bucketSize || offset + length > info.bucketCount * img.fs.bucketSize) return `pointer to offset ${offset} outside the member's buckets`;
+  return undefined;
+}
+
+function decodeOrWarn<T>(decode: () => T, where: () => string, warnings: string[]): T | undefined {
+  try {
+    return decode();
+  } catch (err) {
+    if (err instanceof BadValueError || err instanceof FieldRangeError || err instanceof RangeError) {
+      warnings.push(`${where()}: ${err.message} (run strata fsck)`);
+      return undefined;
+    }
+    throw err;
+  }
+}
+
+export interface ScanOptions {
+  metadataOnly: boolean;
+  signal?: AbortSignal;
+  progress?: ScrubProgress;
+}
+
+/**
+ * Scrub every node copy of every btree, and list every extent copy (unless metadata only).
+ * At most MAX_BTREE_DEPTH rounds: each round is one level below the previous one.
+ */
+export async function scanBtrees(img: Image, options: ScanOptions): Promise<ScrubPlan> {
+  const plan: ScrubPlan = { nodes: [], extents: [], reflinkUses: [], warnings: [], interrupted: false };
+  const addExtent = (body: ExtentBody, owner: ExtentOwner, where: () => string): void => {
+    const problem = sizesProblem(body);
+    if (problem) plan.warnings.push(`${where()}: ${problem}; its copies were not read (run strata fsck)`);
+    else plan.extents.push(extentTarget(img, body, owner));
+  };
+  const leafKey = (btreeId: number, key: Key): void => {
+    const where = () => `btree ${BTREE_NAMES[btreeId]} key ${posToText(key)}`;
+    if (btreeId === BTREE.extents && key.type === KEY_TYPE.extent) {
+      if (options.metadataOnly) return;
+      const body = decodeOrWarn(() => ops.extent.decode(key.value), where, plan.warnings);
+      if (body) addExtent(body, { kind: 'file', inode: key.inode, start: key.offset - body.liveSize, end: key.offset }, where);
+    } else if (btreeId === BTREE.extents && key.type === KEY_TYPE.reflinkPointer) {
+      const r = decodeOrWarn(() => ops.reflinkPointer.decode(key.value), where, plan.warnings);
+      if (r) plan.reflinkUses.push({ inode: key.inode, start: key.offset - r.liveSize, end: key.offset, index: r.index });
+    } else if (btreeId === BTREE.reflink && key.type === KEY_TYPE.indirectExtent) {
+      if (options.metadataOnly) return;
+      const ind = decodeOrWarn(() => ops.indirectExtent.decode(key.value), where, plan.warnings);
+      if (ind) addExtent(ind.body, { kind: 'reflink', start: key.offset - ind.body.liveSize, end: key.offset }, where);
+    }
+  };
+  // Only leaves of these btrees hold keys the scan needs; other leaves are just verified.
+  const leavesOfInterest = new Set<number>([BTREE.extents, BTREE.reflink]);
+
+  let round: NodeTarget[] = [];
+  img.fs.roots.forEach((root, btreeId) => {
+    if (root.level >= MAX_BTREE_DEPTH) plan.warnings.push(`btree ${BTREE_NAMES[btreeId]} root claims level ${root.level}; not scanned`);
+    else round.push(newNodeTarget(img, btreeId, root.level, POS_MIN, POS_MAX, root.checksum, root.seq, root.pointers));
+  });
+  for (let depth = 0; round.length > 0 && depth < MAX_BTREE_DEPTH; depth++) {
+    plan.nodes.push(...round);
+    const expanded = new Set<NodeTarget>();
+    const next: NodeTarget[] = [];
+    const read = await readAndVerify(img, workList(round), {
+      signal: options.signal,
+      progress: options.progress,
+      onGoodNode: (target, node) => {
+        // Every good copy is identical to the parent's expectation; the first one is used.
+        if (expanded.has(target)) return;
+        expanded.add(target);
+        if (node.level > 0) next.push(...childTargets(img, target, node, plan.warnings));
+        else if (leavesOfInterest.has(target.btreeId)) for (const key of node.keys) leafKey(target.btreeId, key);
+      },
+    });
+    if (read.interrupted) {
+      plan.interrupted = true;
+      break;
+    }
+    for (const t of round) if (!expanded.has(t)) t.belowUnknown = t.level > 0 || leavesOfInterest.has(t.btreeId);
+    // Children in key order per parent; the work list sorts them by place anyway.
+    round = next;
+  }
+  if (!plan.interrupted) addJournalExtents(img, plan, leafKey);
+  return plan;
+}
+
+/**
+ * Extents written by transactions the journal holds but no checkpoint contains yet (an image
+ * left by a crash, before fsck replays it): their copies are as real as the checkpoint's and
+ * are scrubbed too. Deletions in the journal are ignored: space a transaction frees is not
+ * reused before a checkpoint, so the old copies are still intact and worth verifying.
+ */
+function addJournalExtents(img: Image, plan: ScrubPlan, leafKey: (btreeId: number, key: Key) => void): void {
+  const scans = img.fs.members.map((_, member) => scanRing(img.layer, img.fs, member, img.checksums));
+  const { entries } = replayable(scans, img.fs.journalSeq);
+  if (entries.length === 0) return;
+  const known = new Set(plan.extents.map(extentIdentity));
+  const before = plan.extents.length;
+  for (const entry of entries) for (const item of entry.items) leafKey(item.btreeId, item.key);
+  // An extent the checkpoint already has is kept once: two records of one place would look cross-linked.
+  const added = plan.extents.splice(before).filter((e) => !known.has(extentIdentity(e)));
+  plan.extents.push(...added);
+  plan.warnings.push(`the journal holds ${entries.length} transaction${entries.length === 1 ? '' : 's'} not yet checkpointed (run strata fsck to replay); ${added.length} extent${added.length === 1 ? '' : 's'} written by them were scrubbed too, files they added may be named by inode only`);
+}
+
+function extentIdentity(e: ExtentTarget): string {
+  return `${e.body.checksum}:${e.body.storedSize}:${e.copies.map((c) => `${c.member}@${c.offset}`).join(',')}`;
+}
+
+function childTargets(img: Image, parent: NodeTarget, node: DecodedNode, warnings: string[]): NodeTarget[] {
+  const children: NodeTarget[] = [];
+  for (const key of node.keys) {
+    const where = () => `${nodeName(parent)}, key ${posToText(key)}`;
+    if (key.type !== KEY_TYPE.btreePointer) {
+      warnings.push(`${where()}: interior node holds a key of type ${key.type}`);
+      continue;
+    }
+    const child = decodeOrWarn(() => decodeBtreePointer(key.value), where, warnings);
+    if (!child) continue;
+    if (child.level !== node.level - 1) warnings.push(`${where()}: child claims level ${child.level}, expected ${node.level - 1}`);
+    children.push(newNodeTarget(img, parent.btreeId, node.level - 1, child.min, { inode: key.inode, offset: key.offset, snapshot: key.snapshot }, child.checksum, child.seq, child.pointers));
+  }
+  return children;
+}
+
+function extentTarget(img: Image, body: ExtentBody, owner: ExtentOwner): ExtentTarget {
+  return { kind: 'extent', body, owner, copies: body.pointers.map((p) => newCopy(img, p, body.storedSize)) };
+}
+
+/** Sizes a reader may act on: a hostile stored or uncompressed size must never drive a read or an allocation. */
+function sizesProblem(body: ExtentBody): string | undefined {
+  if (body.storedSize === 0 || body.storedSize > MAX_EXTENT_SIZE) return `stored size ${body.storedSize} outside 1..${MAX_EXTENT_SIZE}`;
+  if (body.uncompressedSize === 0 || body.uncompressedSize > MAX_EXTENT_SIZE) return `uncompressed size ${body.uncompressedSize} outside 1..${MAX_EXTENT_SIZE}`;
+  return undefined;
+}
+
+/** The copies still to read, ordered by member then offset, so each member is read front to back. */
+export function workList(targets: ScrubTarget[]): WorkItem[] {
+  const items: WorkItem[] = [];
+  for (const target of targets) {
+    for (const copy of target.copies) if (copy.state === 'unread') items.push({ target, copy });
+  }
+  return items.sort((a, b) => a.copy.member - b.copy.member || a.copy.offset - b.copy.offset);
+}
+
+/**
+ * Mark every copy whose bytes overlap another copy's (node or extent) as unwritable: rewriting
+ * one would destroy the other. A cross-linked place is fsck's to untangle.
+ */
+export function markSharedPlaces(targets: ScrubTarget[]): void {
+  const copies = targets.flatMap((t) => t.copies).filter((c) => !c.outside);
+  copies.sort((a, b) => a.member - b.member || a.offset - b.offset);
+  // `reach` is the copy reaching furthest among the earlier copies of the same member.
+  let reach: CopyRecord | undefined;
+  for (const copy of copies) {
+    if (reach && reach.member === copy.member && reach.offset + reach.length > copy.offset) {
+      const note = `shares bytes with another copy at offset ${reach.offset}..${reach.offset + reach.length} (run strata fsck)`;
+      reach.unwritable ??= note;
+      copy.unwritable ??= note;
+    }
+    if (!reach || reach.member !== copy.member || copy.offset + copy.length > reach.offset + reach.length) reach = copy;
+  }
+}

@@ -1,0 +1,210 @@
+// Reading and verifying copies, for every pass of scrub (each btree level, then the data).
+// Copies are read member by member in ascending offset, neighbours coalesced into runs of up
+// to a few MiB, so each member file is read front to back in large sequential reads.
+//
+// Invariant: a copy is good only when its own bytes pass every check (a node decodes with its
+// parent's expectation; an extent matches its checksum and decompresses to its uncompressed
+// size). Another copy of the same thing being good proves nothing about this one.
+import { decodeNode, NodeError } from '../format/btree/node.js';
+import type { Image } from '../format/image.js';
+import { MemberIOError } from '../format/io.js';
+import { CSUM } from '../format/checksum.js';
+import { COMPRESSION } from '../format/compress.js';
+import type { DecodedNode } from '../format/btree/node.js';
+import type { CopyRecord, NodeTarget, ScrubTarget, WorkItem } from './scrub-plan.js';
+
+/** Largest single read; a run never grows past this unless one copy alone is larger. */
+export const MAX_RUN_BYTES = 4 << 20;
+/** Unreferenced bytes between two copies that are still read through rather than skipped. */
+export const MAX_GAP_BYTES = 64 << 10;
+/** Give the event loop a turn (progress output, SIGINT) at least this often. */
+const YIELD_EVERY_MS = 50;
+
+/**
+ * Progress over several read passes (each btree level, then the data). The total grows as the
+ * metadata walk discovers more to read, so it is exact only once the data pass has started.
+ */
+export class ScrubProgress {
+  bytesDone = 0;
+  bytesTotal = 0;
+  badCopies = 0;
+  constructor(private readonly report?: (bytesDone: number, bytesTotal: number, errors: number) => void) {}
+
+  emit(): void {
+    this.report?.(this.bytesDone, this.bytesTotal, this.badCopies);
+  }
+}
+
+export interface ReadPhaseOptions {
+  signal?: AbortSignal;
+  progress?: ScrubProgress;
+  /** the decoded node of a node copy that verified (called for every good node copy) */
+  onGoodNode?: (target: NodeTarget, node: DecodedNode) => void;
+}
+
+export interface ReadPhaseResult {
+  interrupted: boolean;
+}
+
+/**
+ * Check one copy's bytes against what its target says they must be; the reason it is bad,
+ * or undefined when it is good. For data stored without a checksum the bytes cannot be judged
+ * alone: the digest is recorded so the caller can compare replicas.
+ */
+export function checkCopy(img: Image, target: ScrubTarget, bytes: Buffer, copy?: CopyRecord): string | undefined {
+  const checked = verifyCopy(img, target, bytes, copy);
+  return typeof checked === 'string' ? checked : undefined;
+}
+
+/** As checkCopy, but a good node copy comes back decoded. */
+function verifyCopy(img: Image, target: ScrubTarget, bytes: Buffer, copy?: CopyRecord): string | DecodedNode | undefined {
+  if (target.kind === 'node') {
+    try {
+      return decodeNode(bytes, {
+        btreeId: target.btreeId, level: target.level, fsMagic: img.fsMagic, checksum: target.checksum, seq: target.seq, min: target.min, max: target.max,
+      }, img.checksums);
+    } catch (err) {
+      if (err instanceof NodeError || err instanceof RangeError) return err.message;
+      throw err;
+    }
+  }
+  const body = target.body;
+  if (body.checksumType === CSUM.none) {
+    if (copy) copy.digest = img.checksums.crc32c(bytes);
+  } else {
+    let sum: bigint;
+    try {
+      sum = img.checksums.compute(body.checksumType, bytes);
+    } catch (err) {
+      if (err instanceof RangeError) return err.message;
+      throw err;
+    }
+    if (sum !== body.checksum) return `data checksum mismatch (stored ${body.checksum.toString(16)}, computed ${sum.toString(16)})`;
+  }
+  if (body.compression !== COMPRESSION.none) {
+    try {
+      img.compressor.decompress(body.compression, bytes, body.uncompressedSize);
+    } catch (err) {
+      // zstd reports damage with plain Errors; anything thrown here means "does not decompress".
+      return `does not decompress to ${body.uncompressedSize} bytes: ${err instanceof Error ? err.message : String(err)}`;
+    }
+  }
+  return undefined;
+}
+
+function settle(img: Image, item: WorkItem, bytes: Buffer, options: ReadPhaseOptions): void {
+  const checked = verifyCopy(img, item.target, bytes, item.copy);
+  item.copy.checked = true;
+  if (typeof checked === 'string') {
+    fail(item, checked);
+    return;
+  }
+  item.copy.state = 'good';
+  if (checked && item.target.kind === 'node') options.onGoodNode?.(item.target, checked);
+}
+
+function fail(item: WorkItem, reason: string): void {
+  item.copy.state = 'bad';
+  item.copy.reason = reason;
+}
+
+/**
+ * Group one member's items (ascending offset) into runs to read at once. Items that lie past the
+ * end of the member file are marked bad here and never read.
+ */
+function* runsOf(items: WorkItem[], fileSize: number, progress: ScrubProgress): Generator<{ start: number; end: number; items: WorkItem[] }> {
+  let run: { start: number; end: number; items: WorkItem[] } | undefined;
+  for (const item of items) {
+    const { offset, length } = item.copy;
+    const end = offset + length;
+    if (end > fileSize) {
+      fail(item, offset >= fileSize ? `beyond the end of the member file (${fileSize} bytes): truncated` : `cut short by the end of the member file at ${fileSize}: truncated`);
+      item.copy.notInFile = true;
+      progress.badCopies++;
+      progress.bytesDone += length;
+      continue;
+    }
+    if (run && offset <= run.end + MAX_GAP_BYTES && Math.max(end, run.end) - run.start <= MAX_RUN_BYTES) {
+      run.end = Math.max(run.end, end);
+      run.items.push(item);
+      continue;
+    }
+    if (run) yield run;
+    run = { start: offset, end, items: [item] };
+  }
+  if (run) yield run;
+}
+
+/** Verify every copy of the work list (ordered by member and offset, as workList returns it). */
+export async function readAndVerify(img: Image, work: WorkItem[], options: ReadPhaseOptions = {}): Promise<ReadPhaseResult> {
+  if (options.signal?.aborted) return { interrupted: true };
+  const progress = options.progress ?? new ScrubProgress();
+  progress.bytesTotal += work.reduce((n, w) => n + w.copy.length, 0);
+  let lastYield = Date.now();
+  for (let from = 0; from < work.length;) {
+    const member = work[from]!.copy.member;
+    let to = from;
+    while (to < work.length && work[to]!.copy.member === member) to++;
+    const items = work.slice(from, to);
+    from = to;
+    if (!img.layer.present(member)) {
+      for (const item of items) {
+        fail(item, 'member file is missing');
+        item.copy.notInFile = true;
+      }
+      progress.badCopies += items.length;
+      progress.bytesDone += items.reduce((n, w) => n + w.copy.length, 0);
+      continue;
+    }
+    for (const run of runsOf(items, img.layer.size(member), progress)) {
+      let bytes: Buffer | undefined;
+      try {
+        bytes = img.layer.read(member, run.start, run.end - run.start);
+      } catch (err) {
+        if (!(err instanceof MemberIOError)) throw err;
+      }
+      for (const item of run.items) {
+        if (bytes) {
+          const at = item.copy.offset - run.start;
+          settle(img, item, bytes.subarray(at, at + item.copy.length), options);
+        } else {
+          // The run failed as a whole: read its copies one by one to tell which are unreadable.
+          try {
+            settle(img, item, img.layer.read(member, item.copy.offset, item.copy.length), options);
+          } catch (err) {
+            if (!(err instanceof MemberIOError)) throw err;
+            fail(item, `unreadable: ${err.reason}`);
+          }
+        }
+        progress.bytesDone += item.copy.length;
+        if (item.copy.state === 'bad') progress.badCopies++;
+      }
+      if (Date.now() - lastYield >= YIELD_EVERY_MS) {
+        progress.emit();
+        await new Promise((resolve) => setImmediate(resolve));
+        lastYield = Date.now();
+        if (options.signal?.aborted) return { interrupted: true };
+      }
+    }
+  }
+  progress.emit();
+  return { interrupted: false };
+}
+
+/**
+ * Data without a checksum cannot be judged copy by copy. When its replicas disagree nobody can
+ * tell which one is right: every copy is marked bad and none is used as a repair source.
+ */
+export function compareUnchecksummedReplicas(targets: ScrubTarget[]): void {
+  for (const t of targets) {
+    if (t.kind !== 'extent' || t.body.checksumType !== CSUM.none) continue;
+    const digests = new Set(t.copies.filter((c) => c.state === 'good').map((c) => c.digest));
+    if (digests.size <= 1) continue;
+    for (const c of t.copies) {
+      if (c.state !== 'good') continue;
+      c.state = 'bad';
+      c.reason = 'replicas of data without a checksum differ; no way to tell which is right';
+      c.unwritable ??= 'no copy can be trusted';
+    }
+  }
+}

@@ -1,0 +1,126 @@
+// strata scrub: verify every checksum on every member, repair from good replicas, and say
+// plainly what was found, what was fixed and what is lost.
+//
+// Steps, each in its own module:
+//   members and superblocks  (scrub-members.ts)  presence, size, both superblock copies
+//   btrees                   (scrub-plan.ts)     every btree level by level from the roots: read
+//                                                and verify every node copy; list extent copies
+//   data                     (scrub-read.ts)     read the extent copies member by member,
+//                                                ascending offset, in large runs; verify each
+//   repair                   (scrub-repair.ts)   rewrite bad copies in place from a good one,
+//                                                flush, read back, verify again
+//   report                   (scrub-report.ts)   name damaged files and nodes; totals; exit code
+//
+// With dryRun the image is opened read-only: the block layer refuses every write, so -n cannot
+// change a byte even by mistake.
+import fs from 'node:fs';
+import { OperationalError } from '../format/errors.js';
+import { type Image, openImage, splitImageSpec } from '../format/image.js';
+import { RO_COMPAT_KNOWN } from '../format/layout.js';
+import { checkMembers, checkSuperblocks, extendShortMembers, type MemberCheck, planRecreation, recreateMemberFile, repairSuperblocks, type SuperblockCheck } from './scrub-members.js';
+import { markSharedPlaces, scanBtrees, workList } from './scrub-plan.js';
+import { compareUnchecksummedReplicas, readAndVerify, ScrubProgress } from './scrub-read.js';
+import { rebuildFromStripe, repairCopies } from './scrub-repair.js';
+import { buildReport, type ScrubReport } from './scrub-report.js';
+
+export type { ScrubReport } from './scrub-report.js';
+
+export interface ScrubOptions {
+  /** -n: verify and report, write nothing */
+  dryRun: boolean;
+  /** --metadata-only: superblocks and btree nodes; skip extent data */
+  metadataOnly: boolean;
+  signal?: AbortSignal;
+  /** `errors`: bad copies found so far */
+  onProgress?: (bytesDone: number, bytesTotal: number, errors: number) => void;
+}
+
+function missingPaths(named: string[]): string[] {
+  return named.filter((p) => {
+    try {
+      fs.statSync(p);
+      return false;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ENOENT';
+    }
+  });
+}
+
+interface Opened {
+  img: Image;
+  members: MemberCheck[];
+  superblocks: SuperblockCheck[];
+  warnings: string[];
+}
+
+/**
+ * Open the image degraded-tolerant and check its member files and superblocks. A named member
+ * path that does not exist is left out of the open (openImage refuses named paths that are
+ * missing) and, without -n, the missing member is recreated there when that is safe.
+ */
+async function openForScrub(spec: string, dryRun: boolean): Promise<Opened> {
+  const named = splitImageSpec(spec);
+  const absent = missingPaths(named);
+  const present = named.filter((p) => !absent.includes(p));
+  // With nothing left to open, openImage reports the first named path as missing.
+  let img = await openImage(present.length > 0 ? present.join(':') : spec, { writable: !dryRun, allowDegraded: true });
+  try {
+    if (!dryRun && (img.fs.roCompat & ~RO_COMPAT_KNOWN) !== 0) {
+      throw new OperationalError('RO_COMPAT', `image has read-only-compatible features 0x${(img.fs.roCompat & ~RO_COMPAT_KNOWN).toString(16)} this strata does not know: it may not write to it`, 'run strata scrub -n');
+    }
+    let members = checkMembers(img);
+    planRecreation(absent, members);
+    let superblocks = checkSuperblocks(img);
+    const warnings: string[] = [];
+    for (const p of absent) if (!members.some((m) => m.recreateAt === p)) warnings.push(`${p}: No such file or directory (not a member this image is missing)`);
+    const newer = superblocks.some((s) => s.newer);
+    if (newer) warnings.push('a member holds a newer superblock than the one the image was opened with: nothing is repaired; name that member first');
+    const recreate = dryRun || newer ? [] : members.filter((m) => m.recreateAt !== undefined);
+    if (recreate.length === 0) return { img, members, superblocks, warnings };
+
+    for (const m of recreate) {
+      const failure = recreateMemberFile(img.fs, img.checksums.crc32c, m.index, m.recreateAt!);
+      m.outcome = failure ? { repaired: false, note: failure } : { repaired: true, note: `recreated at ${m.recreateAt}` };
+    }
+    const created = recreate.filter((m) => m.outcome?.repaired).map((m) => m.recreateAt!);
+    if (created.length === 0) return { img, members, superblocks, warnings };
+    img.close();
+    img = await openImage([...present, ...created].join(':'), { writable: true, allowDegraded: true });
+    // The recreated members count as found missing and repaired; everything else is re-checked.
+    const before = members;
+    members = checkMembers(img).map((m, i) => (before[i]!.problem === 'missing' ? { ...before[i]!, present: m.present, path: m.path } : m));
+    superblocks = checkSuperblocks(img);
+    return { img, members, superblocks, warnings };
+  } catch (err) {
+    img.close();
+    throw err;
+  }
+}
+
+export async function scrubImage(spec: string, options: ScrubOptions): Promise<ScrubReport> {
+  const { img, members, superblocks, warnings } = await openForScrub(spec, options.dryRun);
+  try {
+    const writable = !options.dryRun && !superblocks.some((s) => s.newer);
+    const progress = new ScrubProgress(options.onProgress);
+    const plan = await scanBtrees(img, { metadataOnly: options.metadataOnly, signal: options.signal, progress });
+    warnings.push(...plan.warnings);
+    let interrupted = plan.interrupted;
+    if (!interrupted) interrupted = (await readAndVerify(img, workList(plan.extents), { signal: options.signal, progress })).interrupted;
+    const targets = [...plan.nodes, ...plan.extents];
+    // A recreated member held none of its copies: they count as not in the file, like a missing member's.
+    for (const t of targets) for (const c of t.copies) if (c.state === 'bad' && members[c.member]?.problem === 'missing') c.notInFile = true;
+    compareUnchecksummedReplicas(targets);
+    markSharedPlaces(targets);
+    for (const e of plan.extents) if (e.body.stripeId && !e.copies.some((c) => c.state === 'good')) e.rebuildable = rebuildFromStripe(img, e) !== undefined;
+    if (writable && !interrupted) {
+      extendShortMembers(img, members);
+      repairCopies(img, targets);
+      repairSuperblocks(img, superblocks);
+    }
+    return buildReport({
+      img, dryRun: options.dryRun, metadataOnly: options.metadataOnly, writable, interrupted, members, superblocks, plan, warnings,
+    });
+  } finally {
+    img.close();
+  }
+}
