@@ -22,25 +22,26 @@ export async function withVolume<T>(ctx: RunContext, spec: string, fn: (vol: Vol
   }
 }
 
-/** Open writable, run, checkpoint and close; on failure close without a checkpoint (the journal holds every committed change). */
+/**
+ * Open writable, run, then checkpoint and close. When `fn` fails, every transaction it
+ * committed before the failure is already durable in the journal; closing folds them into a
+ * checkpoint, and if even that fails the journal still holds them for the next open.
+ */
 export async function withWriter<T>(ctx: RunContext, spec: string, fn: (w: FsWriter, vol: Volume) => Promise<T> | T): Promise<T> {
   const { Volume } = await import('../format/volume.js');
   const { FsWriter } = await import('../fs/ops.js');
   const vol = await Volume.open(spec, { writable: true, onDamage: damageReporter(ctx) });
-  let ok = false;
+  let result: T;
   try {
-    const result = await fn(await FsWriter.on(vol), vol);
-    ok = true;
-    return result;
-  } finally {
-    if (ok) vol.close();
-    else {
-      try {
-        // Committed transactions are durable in the journal; a checkpoint just folds them in.
-        vol.close();
-      } catch {
-        vol.abandon();
-      }
+    result = await fn(await FsWriter.on(vol), vol);
+  } catch (err) {
+    try {
+      vol.close();
+    } catch {
+      vol.abandon();
     }
+    throw err;
   }
+  vol.close();
+  return result;
 }
