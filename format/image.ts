@@ -80,6 +80,9 @@ export class Image {
   }
 
   damage(report: DamageReport): void {
+    // A missing member is reported once, as such; every read that then falls back to another
+    // copy or to parity because of it says nothing new.
+    if (report.kind !== 'member' && !this.layer.present(report.member) && this.members[report.member]?.present === false) return;
     const id = `${report.kind}:${report.member}:${report.offset}`;
     if (this.seenDamage.has(id)) return;
     this.seenDamage.add(id);
