@@ -156,22 +156,33 @@ export class Image {
   }
 
   /**
-   * Reconstruct-read: rebuild the extent's stored bytes from the other blocks of its stripe,
-   * verify them against the extent checksum, and decompress. Undefined when it cannot.
+   * The stored bytes of an erasure-coded extent rebuilt from the other blocks of its stripe
+   * and verified against the extent checksum; undefined when that is not possible. Throws
+   * when the stripe has too many bad blocks.
    */
-  private rebuildFromStripe(body: ExtentBody, what: string): Buffer | undefined {
+  rebuildStoredFromStripe(body: ExtentBody): Buffer | undefined {
     const stripe = this.stripe(body.stripeId);
     const p = body.pointers[0];
     if (!stripe || !p || body.stripeBlock >= stripe.dataBlocks + stripe.parityBlocks) return undefined;
     const blockStart = stripe.pointers[body.stripeBlock]!.offset;
     const from = p.offset - blockStart;
     if (from < 0 || from + body.storedSize > stripe.blockSize) return undefined;
+    const stored = rebuildRange(stripe, body.stripeBlock, from, body.storedSize, (i, start, len) => {
+      const bp = stripe.pointers[i]!;
+      return this.layer.read(bp.member, bp.offset + start, len);
+    }, this.checksums);
+    return this.checksums.compute(body.checksumType, stored) === body.checksum ? stored : undefined;
+  }
+
+  /**
+   * Reconstruct-read: rebuild the extent's stored bytes from the other blocks of its stripe,
+   * verify them against the extent checksum, and decompress. Undefined when it cannot.
+   */
+  private rebuildFromStripe(body: ExtentBody, what: string): Buffer | undefined {
+    const p = body.pointers[0]!;
     try {
-      const stored = rebuildRange(stripe, body.stripeBlock, from, body.storedSize, (i, start, len) => {
-        const bp = stripe.pointers[i]!;
-        return this.layer.read(bp.member, bp.offset + start, len);
-      }, this.checksums);
-      if (this.checksums.compute(body.checksumType, stored) !== body.checksum) return undefined;
+      const stored = this.rebuildStoredFromStripe(body);
+      if (!stored) return undefined;
       const chunk = this.compressor.decompress(body.compression, stored, body.uncompressedSize);
       return chunk.subarray(body.chunkOffset, body.chunkOffset + body.liveSize);
     } catch (err) {

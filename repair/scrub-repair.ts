@@ -12,7 +12,6 @@ import { MemberIOError } from '../format/io.js';
 import { OperationalError } from '../format/errors.js';
 import type { CopyRecord, ScrubTarget } from './scrub-plan.js';
 import { checkCopy } from './scrub-read.js';
-import { rebuildRange } from '../format/stripe.js';
 import { CSUM } from '../format/checksum.js';
 
 /**
@@ -29,25 +28,14 @@ export function relocateCopy(_img: Image, _target: ScrubTarget, _copy: CopyRecor
  * The stored bytes of an erasure-coded extent rebuilt from the other blocks of its stripe,
  * verified against the extent's checksum; undefined when they cannot be (too many blocks bad,
  * stripe key unreadable, or data without a checksum, which nothing could verify).
- * format/image.ts does the same for reads (and decompresses); sharing one function that
- * returns the stored bytes would be better, see the issue 5 report.
  * TODO(erasure coding): scrub the stripe blocks themselves (parity included) against their
  * chunk checksums and rewrite damaged ones; today only data copies are verified.
  */
 export function rebuildFromStripe(img: Image, target: ScrubTarget): Buffer | undefined {
   if (target.kind !== 'extent' || !target.body.stripeId || target.body.checksumType === CSUM.none) return undefined;
-  const body = target.body;
-  const p = body.pointers[0];
   try {
-    const stripe = img.stripe(body.stripeId);
-    if (!stripe || !p || body.stripeBlock >= stripe.pointers.length) return undefined;
-    const from = p.offset - stripe.pointers[body.stripeBlock]!.offset;
-    if (from < 0 || from + body.storedSize > stripe.blockSize) return undefined;
-    const stored = rebuildRange(stripe, body.stripeBlock, from, body.storedSize, (i, start, length) => {
-      const block = stripe.pointers[i]!;
-      return img.layer.read(block.member, block.offset + start, length);
-    }, img.checksums);
-    return checkCopy(img, target, stored) === undefined ? stored : undefined;
+    const stored = img.rebuildStoredFromStripe(target.body);
+    return stored && checkCopy(img, target, stored) === undefined ? stored : undefined;
   } catch (err) {
     // Reconstruction failing for any reason means only that this source is not available.
     if (err instanceof Error) return undefined;

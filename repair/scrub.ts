@@ -13,6 +13,11 @@
 //
 // With dryRun the image is opened read-only: the block layer refuses every write, so -n cannot
 // change a byte even by mistake.
+//
+// Members are read one after the other on this thread: one worker thread per member measured
+// slower on the 2-core machines here (docs/scrub.md, Performance).
+//
+// Scrub expects to be the only process using the image: nothing in the format locks it.
 import fs from 'node:fs';
 import { OperationalError } from '../format/errors.js';
 import { type Image, openImage, splitImageSpec } from '../format/image.js';

@@ -1,11 +1,13 @@
 // The `strata scrub` command contract: exit codes, human and --json output, --metadata-only,
 // errors. Damage scenarios are in test/repair/scrub-damage.test.ts.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { isOneLineError, strata, tempDir } from '../helpers/cli.js';
-import { buildImage, extentsOf, flipBits, hashes, nodesOf, scrubJson, zeroRange } from '../repair/damage.js';
+import { buildImage, extentsOf, flipBits, hashes, nodesOf, removeBuiltImages, scrubJson, zeroRange } from '../repair/damage.js';
+
+after(removeBuiltImages);
 
 test('a clean image scrubs with exit 0 and one summary line', async () => {
   const built = await buildImage(2, ['--replicas', '2']);
@@ -124,6 +126,7 @@ test('a file that is not a strata image is exit 8', () => {
   const r = strata(['scrub', '-n', p]);
   assert.equal(r.code, 8);
   assert.match(r.stderr, /not a strata image/);
+  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 test('an unknown option is a usage error (exit 16)', () => {

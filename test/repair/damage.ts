@@ -49,9 +49,18 @@ export function writeTree(src: string, options: TreeOptions = {}): void {
   }
 }
 
+/** Folders made by buildImage in this test file's process, removed by removeBuiltImages. */
+const madeDirs: string[] = [];
+
+/** Remove every folder buildImage made; test files call it from `after`. */
+export function removeBuiltImages(): void {
+  for (const dir of madeDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+}
+
 /** mkfs --from a fresh tree over `members` member files with the given extra flags. */
 export async function buildImage(members: number, flags: string[], options: TreeOptions = {}): Promise<BuiltImage> {
   const dir = tempDir('strata-scrub-');
+  madeDirs.push(dir);
   const src = path.join(dir, 'src');
   writeTree(src, options);
   // Snapshot before anything reads the tree, so atimes are the originals.

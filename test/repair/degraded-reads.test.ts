@@ -1,11 +1,13 @@
 // Degraded reads: every dump read path falls back to a good replica when a copy is bad or its
 // member is missing, says so once on stderr, and returns exactly the original bytes.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { strata } from '../helpers/cli.js';
-import { assertExtractsIntact, buildImage, extentsOf, flipBits, hashes, nodesOf, zeroRange } from './damage.js';
+import { assertExtractsIntact, buildImage, extentsOf, flipBits, hashes, nodesOf, removeBuiltImages, zeroRange } from './damage.js';
+
+after(removeBuiltImages);
 
 test('dump cat returns the exact file when the first copy of every extent fails its checksum', async () => {
   const built = await buildImage(2, ['--replicas', '2']);

@@ -2,15 +2,17 @@
 // exits 1 having rewritten every bad copy, a second scrub exits 0, and the image extracts
 // identical to the source. Beyond redundancy: exit 4, the lost file is named exactly, the
 // rest extracts intact, and nothing is rewritten from bad data.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { strata } from '../helpers/cli.js';
 import { diffTrees, snapshotTree } from '../helpers/tree.js';
 import {
-  assertExtractsIntact, buildImage, extentsOf, flipBits, hashes, nodesOf, readRange, scrubJson, zeroRange,
+  assertExtractsIntact, buildImage, extentsOf, flipBits, hashes, nodesOf, readRange, removeBuiltImages, scrubJson, zeroRange,
 } from './damage.js';
+
+after(removeBuiltImages);
 
 const BUCKET = 256 * 1024;
 

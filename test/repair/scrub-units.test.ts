@@ -1,6 +1,6 @@
 // The scrub library pieces on their own: the btree scan and work list, the relocation hook,
 // member recreation's refusals, and interruption.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,7 +10,9 @@ import { markSharedPlaces, scanBtrees, workList, type CopyRecord, type ExtentTar
 import { relocateCopy } from '../../repair/scrub-repair.js';
 import { checkMembers, planRecreation, recreateMemberFile } from '../../repair/scrub-members.js';
 import { scrubImage } from '../../repair/scrub.js';
-import { buildImage, extentsOf, hashes, nodesOf, zeroRange } from './damage.js';
+import { buildImage, extentsOf, hashes, nodesOf, removeBuiltImages, zeroRange } from './damage.js';
+
+after(removeBuiltImages);
 
 test('the scan finds every node copy and every extent copy that dump shows, in member and offset order', async () => {
   const built = await buildImage(3, ['--replicas', '2', '--node-size', '4K'], { manyFiles: 120 });
