@@ -7,7 +7,8 @@ import { loadChecksummer, type Checksummer } from './checksum.js';
 import { loadCompressor, uncompressedOnly, type Compressor } from './compress.js';
 import { CorruptImageError, OperationalError } from './errors.js';
 import { FileBlockLayer, type BlockLayer, type MemberFile, MemberIOError } from './io.js';
-import { BTREE, BTREE_NAMES, INCOMPAT, KEY_TYPE, MAX_BTREE_DEPTH, SB_MAGIC, SB_OFFSET } from './layout.js';
+import { BTREE, BTREE_NAMES, INCOMPAT, KEY_TYPE, MAX_BTREE_DEPTH, SB_MAGIC, SB_OFFSET, Superblock } from './layout.js';
+import { readU64 } from './codec.js';
 import { rebuildRange } from './stripe.js';
 import { checkKey, comparePos, decodeBtreePointer, type ExtentBody, type Key, ops, type Pos, POS_MAX, POS_MIN, posToText, type Ptr, type Stripe } from './keys.js';
 import { decodeNode, type DecodedNode, NodeError } from './btree/node.js';
@@ -32,6 +33,11 @@ export interface OpenOptions {
   onDamage?: (report: DamageReport) => void;
   /** wrap the block layer, e.g. to record writes in crash tests */
   wrapLayer?: (layer: BlockLayer) => BlockLayer;
+  /**
+   * Open with this superblock instead of the newest valid copy: fsck picks among valid copies
+   * of the newest seq that disagree, by which of them leads to readable btrees.
+   */
+  superblock?: FsInfo;
 }
 
 export interface MemberStatus {
@@ -333,19 +339,21 @@ function openFd(p: string, writable: boolean): number {
 }
 
 /** Read the member uuid and fs uuid of a file that looks like a strata member, or undefined. */
-function peekIdentity(p: string): { fsUuid: Buffer; memberUuid: Buffer } | undefined {
+function peekIdentity(p: string): { fsUuid: Buffer; memberUuid: Buffer; seq: number } | undefined {
   let fd: number | undefined;
   try {
     fd = fs.openSync(p, 'r');
-    const head = Buffer.alloc(96);
+    const head = Buffer.alloc(Superblock.size);
     const tries = [SB_OFFSET, fs.fstatSync(fd).size - 65536];
+    let found: { fsUuid: Buffer; memberUuid: Buffer; seq: number } | undefined;
     for (const off of tries) {
       if (off < 0) continue;
       if (fs.readSync(fd, head, 0, head.length, off) === head.length && head.subarray(0, 8).equals(SB_MAGIC)) {
-        return { fsUuid: Buffer.from(head.subarray(48, 64)), memberUuid: Buffer.from(head.subarray(64, 80)) };
+        const seq = readU64(head, Superblock.field('seq').offset);
+        if (!found || seq > found.seq) found = { fsUuid: Buffer.from(head.subarray(48, 64)), memberUuid: Buffer.from(head.subarray(64, 80)), seq };
       }
     }
-    return undefined;
+    return found;
   } catch {
     return undefined;
   } finally {
@@ -363,7 +371,14 @@ export async function openImage(spec: string, options: OpenOptions = {}): Promis
   // defines the filesystem.
   const probes: Array<{ path: string; fd: number; copies: CopyResult[] }> = [];
   try {
+    const namedMissing: string[] = [];
     for (const p of named) {
+      // A named member that is gone counts as missing when degraded reads are allowed and
+      // another named member can speak for the image.
+      if (options.allowDegraded && named.length > 1 && !fs.existsSync(p)) {
+        namedMissing.push(p);
+        continue;
+      }
       const fd = openFd(p, writable);
       const layer = new FileBlockLayer([{ path: p, fd }], false);
       probes.push({ path: p, fd, copies: readSuperblockCopies(layer, 0, p, checksums.crc32c) });
@@ -379,7 +394,7 @@ export async function openImage(spec: string, options: OpenOptions = {}): Promis
       if (magicless) throw new OperationalError('NOT_STRATA', `${p.path}: not a strata image (no superblock at offset ${SB_OFFSET} or at the end)`);
       throw new CorruptImageError(`no valid superblock: ${p.copies.map((c) => `copy ${c.copy}: ${c.error}`).join('; ')}`, { member: p.path }, 'run strata fsck -y');
     }
-    const fsInfo = best.copy.result!.fs;
+    const fsInfo = options.superblock ?? best.copy.result!.fs;
     // The zstd decoder (WASM) is loaded only for images that use it: it costs startup time.
     const compressor = fsInfo.incompat & INCOMPAT.zstd ? await loadCompressor() : uncompressedOnly;
     for (const probe of probes) {
@@ -400,17 +415,18 @@ export async function openImage(spec: string, options: OpenOptions = {}): Promis
       files[index] = { path: probe.path, fd: probe.fd };
     }
     const folders = [...new Set(named.map((p) => path.dirname(path.resolve(p))))];
-    const missing = () => files.some((f) => f.fd === null);
+    // Unnamed members: the file in the named members' folders carrying the member's uuid and,
+    // when a stale copy (a backup) carries it too, the newest superblock.
+    const candidates = new Map<number, { path: string; seq: number }>();
     for (const folder of folders) {
-      if (!missing()) break;
       let entries: string[] = [];
       try {
         entries = fs.readdirSync(folder);
       } catch {
         continue;
       }
+      if (files.every((f) => f.fd !== null)) break;
       for (const name of entries.sort()) {
-        if (!missing()) break;
         const p = path.join(folder, name);
         if (files.some((f) => f.fd !== null && path.resolve(f.path) === p)) continue;
         try {
@@ -421,12 +437,20 @@ export async function openImage(spec: string, options: OpenOptions = {}): Promis
         const id = peekIdentity(p);
         if (!id || !id.fsUuid.equals(fsInfo.fsUuid)) continue;
         const index = fsInfo.members.findIndex((m) => m.uuid.equals(id.memberUuid));
-        if (index >= 0 && files[index]!.fd === null) files[index] = { path: p, fd: openFd(p, writable) };
+        if (index < 0 || files[index]!.fd !== null) continue;
+        const seen = candidates.get(index);
+        if (seen && seen.seq === id.seq) {
+          options.onDamage?.({ kind: 'member', member: index, memberPath: `${seen.path}, ${p}`, offset: 0, structure: 'member file', reason: `two files carry member ${index} at the same checkpoint; using ${seen.path} (name every member to choose)`, recovered: true });
+        }
+        if (!seen || id.seq > seen.seq) candidates.set(index, { path: p, seq: id.seq });
       }
     }
+    for (const [index, c] of candidates) files[index] = { path: c.path, fd: openFd(c.path, writable) };
     files.forEach((f, i) => {
       if (!f.path) f.path = `member ${i} (uuid ${fsInfo.members[i]!.uuid.toString('hex')})`;
     });
+    if (namedMissing.length) options.onDamage?.({ kind: 'member', member: -1, memberPath: namedMissing.join(', '), offset: 0, structure: 'member file', reason: 'named member file does not exist', recovered: false });
+    const missing = () => files.some((f) => f.fd === null);
     if (missing() && !options.allowDegraded) {
       const absent = files.map((f, i) => (f.fd === null ? i : -1)).filter((i) => i >= 0);
       throw new OperationalError('MEMBER_MISSING', `image has ${files.length} members; member${absent.length > 1 ? 's' : ''} ${absent.join(', ')} not found next to ${named[0]}`, 'name every member joined with ":"');

@@ -107,3 +107,35 @@ test('an unknown subcommand suggests the nearest one and exits 16', () => {
   assert.equal(r.code, 16);
   assert.match(r.stderr, /dump/);
 });
+
+test('a stale backup of a member in the same folder loses to the current member file', () => {
+  const dir = tempDir();
+  const src = path.join(dir, 'src');
+  fs.mkdirSync(src);
+  fs.writeFileSync(path.join(src, 'f'), 'old');
+  const a = path.join(dir, 'a.img');
+  const b = path.join(dir, 'b.img');
+  assert.equal(strata(['mkfs', '--replicas', '2', '--from', src, a, b]).code, 0);
+  // "a-backup.img" sorts before "b.img" and carries b's member uuid with an older checkpoint.
+  fs.copyFileSync(b, path.join(dir, 'a-backup.img'));
+  fs.writeFileSync(path.join(dir, 'new'), 'new content');
+  assert.equal(strata(['put', `${a}:${b}`, path.join(dir, 'new'), '/new']).code, 0);
+  const r = strata(['dump', 'super', '--json', a]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout).members[1].path, b);
+});
+
+test('a named member that does not exist is reported and the others still serve reads', () => {
+  const dir = tempDir();
+  const src = path.join(dir, 'src');
+  fs.mkdirSync(src);
+  fs.writeFileSync(path.join(src, 'f'), 'replicated');
+  const a = path.join(dir, 'a.img');
+  const b = path.join(dir, 'b.img');
+  assert.equal(strata(['mkfs', '--replicas', '2', '--from', src, a, b]).code, 0);
+  fs.unlinkSync(b);
+  const r = strata(['dump', 'cat', `${a}:${b}`, '/f']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'replicated');
+  assert.match(r.stderr, /does not exist|missing/);
+});
