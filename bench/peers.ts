@@ -19,9 +19,10 @@ const PEER_PACKAGES: PeerPackage[] = [
   { package: 'btrfs-progs', executables: ['mkfs.btrfs', 'btrfs'], version: { executable: 'btrfs', args: ['--version'] } },
   { package: 'e2fsprogs', executables: ['mke2fs', 'e2fsck', 'dumpe2fs'], version: { executable: 'mke2fs', args: ['-V'] } },
   { package: 'squashfs-tools', executables: ['mksquashfs', 'unsquashfs'], version: { executable: 'mksquashfs', args: ['-version'] } },
-  // e2tools and mtools are for the later "put into an existing image" benchmarks
-  { package: 'e2tools', executables: ['e2cp'], version: null },
+  // the put group: e2cp (and e2mkdir) into an ext4 image, mcopy into a FAT image made by mkfs.fat
+  { package: 'e2tools', executables: ['e2cp', 'e2mkdir'], version: null },
   { package: 'mtools', executables: ['mcopy'], version: { executable: 'mcopy', args: ['--version'] } },
+  { package: 'dosfstools', executables: ['mkfs.fat'], version: { executable: 'mkfs.fat', args: ['--help'] } },
   // GNU time measures peak RSS of a child and its descendants (wait4 rusage); its --version
   // prints "UNKNOWN" on Debian, so the package version stands in
   { package: 'time', executables: ['time'], version: null },

@@ -1,11 +1,12 @@
 // `npm run bench`: strata next to its peers on the same corpus, as ratios, in one run.
 //
-//   node --import tsx bench/run.ts [--only mkfs,fsck,scrub,extract,startup,ec] [--repeat N] [--json] [--out FILE]
+//   node --import tsx bench/run.ts [--only mkfs,fsck,scrub,extract,startup,put,ec,dedupe] [--repeat N] [--json] [--out FILE]
 //
 // Environment: STRATA_BENCH_FILES, STRATA_BENCH_BYTES (corpus size), STRATA_BENCH_SEED,
 // STRATA_BENCH_REPEAT (best of N), STRATA_BENCH_KEEP=1 (keep the work dir), STRATA_BENCH_DIR
 // (parent of the work dir, default the OS temp dir), STRATA_BENCH_NO_INSTALL=1 (never apt-get),
-// STRATA_BENCH_TIMEOUT (seconds per attempt), STRATA_BENCH_CLI (strata entry script instead of bin/strata).
+// STRATA_BENCH_TIMEOUT (seconds per attempt), STRATA_BENCH_CLI (strata entry script instead of bin/strata),
+// STRATA_BENCH_PUT_FILES, STRATA_BENCH_PUT_BYTES, STRATA_BENCH_PUT_IMAGE (the put group's inputs).
 // See docs/BENCH.md for what each row means and the caveats.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
@@ -14,31 +15,63 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type BenchContext, type CorpusInfo, Fixtures, StrataCli } from './context.js';
 import { loadCorpusGenerator } from './corpus.js';
+import { DEDUPE_RECIPES, dedupeJobs, dedupeReport } from './dedupe.js';
+import { EC_RECIPE, type EcTarget, ecJobs, evaluateEcTarget } from './ec-image.js';
 import { extractJobs } from './extract.js';
 import { fsckJobs } from './fsck.js';
 import { registerImageRecipes } from './images.js';
 import { BTRFS_ROOTDIR, EROFS_LZ4HC, STRATA_UNCOMPRESSED, STRATA_ZSTD, mkfsJobs } from './mkfs.js';
 import { ensurePeers, findExecutable, findGnuTime, type PeerReport } from './peers.js';
+import { describePutInputs, putJobs, putSpaceNeeded } from './put.js';
 import { type Job, type Measurement, diskUsage, firstLine, renderMeasurements, renderTable, runJob } from './runner.js';
 import { scrubJobs } from './scrub.js';
 import { startupJobs } from './startup.js';
 
-interface JobGroup {
-  name: string;
-  /** whether the group reads the corpus (startup does not, so `--only startup` skips generating it) */
-  needsCorpus: boolean;
-  jobs(context: BenchContext): Job[];
+/** What a group prints after its table (and keeps in the JSON under `reports`). */
+interface GroupReport {
+  text: string;
+  data: unknown;
+  /** targets the group evaluates, listed with the mkfs ones at the end */
+  targets?: EcTarget[];
 }
 
-// later groups (put, ...) register here
+interface JobGroup {
+  name: string;
+  /** whether the group reads the corpus (startup and put do not, so `--only startup,put` skips generating it) */
+  needsCorpus: boolean;
+  jobs(context: BenchContext): Job[];
+  /** printed after the group's table, given the group's rows */
+  report?(context: BenchContext, rows: Measurement[]): GroupReport | Promise<GroupReport>;
+}
+
+const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+
+// a new group registers here; `--only` takes these names
 const JOB_GROUPS: JobGroup[] = [
   { name: 'mkfs', needsCorpus: true, jobs: mkfsJobs },
   { name: 'fsck', needsCorpus: true, jobs: fsckJobs },
   { name: 'scrub', needsCorpus: true, jobs: scrubJobs },
   { name: 'extract', needsCorpus: true, jobs: extractJobs },
   { name: 'startup', needsCorpus: false, jobs: startupJobs },
+  { name: 'put', needsCorpus: false, jobs: putJobs, report: (context) => describePutInputs(context) },
+  {
+    name: 'ec',
+    needsCorpus: true,
+    jobs: ecJobs,
+    // the image rows first, then the kernel throughput of bench/ec.ts
+    report: async (context, rows) => {
+      const target = evaluateEcTarget(rows, context.corpus.bytes);
+      log('ec: erasure-code kernel throughput');
+      const kernel = await runEcGroup(BENCH_DIR);
+      return {
+        text: `${target.status.padEnd(8)} ${target.name}: ${target.detail}\n\nkernel throughput (bench/ec.ts), GB/s of data per second, one core:\n${renderEc(kernel)}`,
+        data: { kernel, target },
+        targets: [target],
+      };
+    },
+  },
+  { name: 'dedupe', needsCorpus: true, jobs: dedupeJobs, report: (context) => dedupeReport(context) },
 ];
-const EC_GROUP = 'ec';
 
 interface CliOptions {
   only: Set<string> | null;
@@ -47,7 +80,7 @@ interface CliOptions {
   attempts: number;
 }
 
-const USAGE = `usage: node --import tsx bench/run.ts [--only ${[...JOB_GROUPS.map((group) => group.name), EC_GROUP].join(',')}] [--repeat N] [--json] [--out FILE]`;
+const USAGE = `usage: node --import tsx bench/run.ts [--only ${JOB_GROUPS.map((group) => group.name).join(',')}] [--repeat N] [--json] [--out FILE]`;
 
 function parseArguments(argv: string[]): CliOptions {
   const options: CliOptions = {
@@ -56,7 +89,7 @@ function parseArguments(argv: string[]): CliOptions {
     out: null,
     attempts: positiveInteger(process.env.STRATA_BENCH_REPEAT, 1, 'STRATA_BENCH_REPEAT'),
   };
-  const known = new Set([...JOB_GROUPS.map((group) => group.name), EC_GROUP]);
+  const known = new Set(JOB_GROUPS.map((group) => group.name));
   for (let index = 0; index < argv.length; index++) {
     const argument = argv[index]!;
     const [flag, inlineValue] = argument.includes('=') ? [argument.slice(0, argument.indexOf('=')), argument.slice(argument.indexOf('=') + 1)] : [argument, undefined];
@@ -279,10 +312,8 @@ function describePeers(report: PeerReport, gnuTime: string | null): string {
 
 async function main(): Promise<number> {
   const options = parseArguments(process.argv.slice(2));
-  const benchDir = dirname(fileURLToPath(import.meta.url));
-  const repoRoot = join(benchDir, '..');
+  const repoRoot = join(BENCH_DIR, '..');
   const groups = JOB_GROUPS.filter((group) => options.only === null || options.only.has(group.name));
-  const runEc = options.only === null || options.only.has(EC_GROUP);
   const print = (text: string): void => {
     if (!options.json) process.stdout.write(`${text}\n`);
   };
@@ -340,14 +371,18 @@ async function main(): Promise<number> {
       fixtures,
     };
     registerImageRecipes(context);
+    for (const recipe of [EC_RECIPE, ...DEDUPE_RECIPES]) fixtures.register(recipe);
 
     print(`strata bench — ${startedAt}`);
     print(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown'}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, node ${process.version}, ${os.platform()} ${os.release()}`);
     const free = availableBytes(workDir);
     print(`work dir: ${workDir} (${filesystemType(workDir)}${free !== null ? `, ${(free / 1e9).toFixed(1)} GB free` : ''})`);
-    // the corpus, its tarball, nine images and one extraction at a time
-    if (free !== null && corpus.allocatedBytes > 0 && free < 8 * corpus.allocatedBytes) {
-      print(`warning: the work dir may run out of space (about ${((8 * corpus.allocatedBytes) / 1e9).toFixed(1)} GB needed)`);
+    // the corpus, its tarball, the images (mkfs, ec, dedupe) and one extraction at a time: about
+    // 10x the corpus; the put group adds its inputs (large file and tarball) and one image at a time
+    const needed = (groups.some((group) => group.needsCorpus) ? 10 * corpus.allocatedBytes : 0) +
+      (groups.some((group) => group.name === 'put') ? putSpaceNeeded() : 0);
+    if (free !== null && needed > 0 && free < needed) {
+      print(`warning: the work dir may run out of space (about ${(needed / 1e9).toFixed(1)} GB needed)`);
     }
     print(`strata CLI: ${strata.available ? strata.entry : `missing (${strata.displayName}): strata rows print n/a`}`);
     print(`method: wall-clock seconds, best of ${options.attempts} (startup: best of 10), one run at a time; page cache warm (not dropped);`);
@@ -374,6 +409,9 @@ async function main(): Promise<number> {
       log,
     };
     const results: Measurement[] = [];
+    const reports: Record<string, unknown> = {};
+    const groupTargets: EcTarget[] = [];
+    let ec: EcOutcome | null = null;
     for (const group of groups) {
       let jobs: Job[];
       try {
@@ -388,22 +426,25 @@ async function main(): Promise<number> {
       print('');
       print(`== ${group.name}: ${jobs.map((job) => job.description).join('; ')}`);
       print(renderMeasurements(groupRows));
+      if (group.report) {
+        let report: GroupReport;
+        try {
+          report = await group.report(context, groupRows);
+        } catch (error) {
+          report = { text: `${group.name}: report failed (${firstLine(String((error as Error)?.stack ?? error))})`, data: null };
+        }
+        print(report.text);
+        reports[group.name] = report.data;
+        groupTargets.push(...(report.targets ?? []));
+        if (group.name === 'ec') ec = (report.data as { kernel: EcOutcome }).kernel;
+      }
     }
 
-    const targets = groups.some((group) => group.name === 'mkfs') ? evaluateTargets(results) : [];
+    const targets: (Target | EcTarget)[] = [...(groups.some((group) => group.name === 'mkfs') ? evaluateTargets(results) : []), ...groupTargets];
     if (targets.length > 0) {
       print('');
       print('== targets');
       for (const target of targets) print(`${target.status.padEnd(8)} ${target.name}: ${target.detail}`);
-    }
-
-    let ec: EcOutcome | null = null;
-    if (runEc) {
-      log('ec: erasure coding');
-      ec = await runEcGroup(benchDir);
-      print('');
-      print('== ec');
-      print(renderEc(ec));
     }
 
     const totalSeconds = seconds(started);
@@ -414,13 +455,14 @@ async function main(): Promise<number> {
       startedAt,
       totalSeconds,
       machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? null, memoryBytes: os.totalmem(), node: process.version, platform: `${os.platform()} ${os.release()}` },
-      options: { groups: groups.map((group) => group.name), ec: runEc, attempts: options.attempts, startupAttempts: 10 },
+      options: { groups: groups.map((group) => group.name), attempts: options.attempts, startupAttempts: 10 },
       strataCli: strata.available,
       peakRss: gnuTime ? 'GNU time' : null,
       peers: peers.packages,
       corpus: corpusTimings ? { ...corpus, ...corpusTimings } : null,
       results,
       targets,
+      reports,
       ec,
     };
     const json = JSON.stringify(document, null, 2);

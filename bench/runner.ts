@@ -22,7 +22,12 @@ export interface Unavailable {
   unavailable: string;
 }
 
-export type Side = 'strata' | 'peer' | 'reference';
+/**
+ * strata: the strata rows a job compares against; peer: a competing tool; reference: a floor
+ * (cat, tar, node -e 0); variant: strata itself under another condition (e.g. with members
+ * missing), compared with the strata row it names, like a peer.
+ */
+export type Side = 'strata' | 'peer' | 'reference' | 'variant';
 
 export interface ToolRun {
   /** label in the table, e.g. "mkfs.erofs -zlz4hc" */
@@ -44,6 +49,11 @@ export interface ToolRun {
    * that leave dirty pages behind would look faster by the cost of writeback.
    */
   flushOutput?: boolean;
+  /**
+   * Files to flush (`sync FILE...`) in the timed window instead of `output`, for outputs made of
+   * several files (the members of a multi-member image). Implies flushing.
+   */
+  flushFiles?: string[];
   /** the tool label of the strata run this row is compared with; the job's first strata run if unset */
   versus?: string;
   /** attempts override (startup uses best of 10 regardless of --repeat) */
@@ -55,7 +65,7 @@ export interface ToolRun {
 }
 
 export interface Job {
-  /** group it belongs to: mkfs, fsck, scrub, extract, startup */
+  /** group it belongs to: mkfs, fsck, scrub, extract, startup, put, ec, dedupe */
   group: string;
   name: string;
   /** one line explaining what is measured */
@@ -64,6 +74,8 @@ export interface Job {
   peers: ToolRun[];
   /** floors and references (cat, tar, node -e 0): shown, compared, never a target */
   references?: ToolRun[];
+  /** strata under another condition (degraded image ...), each compared with its `versus` strata row */
+  variants?: ToolRun[];
 }
 
 export interface Measurement {
@@ -152,7 +164,7 @@ export function firstLine(text: string): string {
   return failure ?? first;
 }
 
-function attempt(invocation: Invocation, flushPath: string | null, options: RunnerOptions): AttemptResult {
+function attempt(invocation: Invocation, flushPaths: string[] | null, options: RunnerOptions): AttemptResult {
   const id = `${process.pid}-${captureCounter++}`;
   const stderrPath = join(options.scratchDir, `stderr-${id}.txt`);
   const timePath = join(options.scratchDir, `time-${id}.txt`);
@@ -181,10 +193,10 @@ function attempt(invocation: Invocation, flushPath: string | null, options: Runn
       killSignal: 'SIGKILL',
     });
     toolSeconds = Number(process.hrtime.bigint() - started) / 1e9;
-    if (flushPath !== null && !result.error && result.status !== null && (invocation.okExitCodes ?? [0]).includes(result.status)) {
+    if (flushPaths !== null && flushPaths.length > 0 && !result.error && result.status !== null && (invocation.okExitCodes ?? [0]).includes(result.status)) {
       // coreutils `sync FILE` fsyncs just that file, not every dirty page of the machine
-      const flush = spawnSync('sync', [flushPath], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
-      if (flush.error || flush.status !== 0) flushError = `sync ${flushPath} failed: ${firstLine(flush.stderr ?? flush.error?.message ?? '')}`;
+      const flush = spawnSync('sync', flushPaths, { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+      if (flush.error || flush.status !== 0) flushError = `sync ${flushPaths.join(' ')} failed: ${firstLine(flush.stderr ?? flush.error?.message ?? '')}`;
     }
     seconds = Number(process.hrtime.bigint() - started) / 1e9;
   } finally {
@@ -306,7 +318,8 @@ async function measure(job: Job, run: ToolRun, side: Side, options: RunnerOption
       await yieldToEventLoop();
       run.beforeEach?.();
       if (options.syncBeforeAttempt) spawnSync('sync', [], { stdio: 'ignore' });
-      const result = attempt(planned, run.flushOutput && run.output ? run.output : null, options);
+      const flushPaths = run.flushFiles ?? (run.flushOutput && run.output ? [run.output] : null);
+      const result = attempt(planned, flushPaths, options);
       if (result.error) {
         error = result.error;
         break;
@@ -342,12 +355,17 @@ async function measure(job: Job, run: ToolRun, side: Side, options: RunnerOption
   return { ...base, seconds, toolSeconds: best!.toolSeconds, cpuSeconds: best!.cpuSeconds, peakRssKiB };
 }
 
-/** Run every row of a job (strata first, so that fixtures strata produces exist for later rows). */
+/**
+ * Run every row of a job: strata first (so that fixtures strata produces exist for later rows),
+ * then variants, peers and references.
+ */
 export async function runJob(job: Job, options: RunnerOptions): Promise<Measurement[]> {
   options.log(`${job.group}: ${job.name}`);
   const strata: Measurement[] = [];
   for (const run of job.strata) strata.push(await measure(job, run, 'strata', options));
   const others: { run: ToolRun; measurement: Measurement }[] = [];
+  // variants run (and print) right after the strata rows they are compared with
+  for (const run of job.variants ?? []) others.push({ run, measurement: await measure(job, run, 'variant', options) });
   for (const run of job.peers) others.push({ run, measurement: await measure(job, run, 'peer', options) });
   for (const run of job.references ?? []) others.push({ run, measurement: await measure(job, run, 'reference', options) });
   const defaultVersus = job.strata[0]?.tool ?? null;
