@@ -102,7 +102,8 @@ export class Image {
     for (const p of pointers) {
       const cacheKey = `${p.member}:${p.offset}`;
       const cached = this.nodeCache.get(cacheKey);
-      if (cached && (expect.checksum === undefined || cached.checksum === expect.checksum)) return cached;
+      // A cached node answers only the question a fresh decode would have answered the same way.
+      if (cached && cachedNodeMatches(cached, expect)) return cached;
       try {
         if (p.member >= this.fs.members.length) throw new NodeError('read', `pointer to member ${p.member} of ${this.fs.members.length}`);
         const m = this.fs.members[p.member]!;
@@ -217,6 +218,14 @@ export class Image {
 }
 
 export class ExtentCopyError extends Error {}
+
+function cachedNodeMatches(node: DecodedNode, expect: { btreeId: number; level: number; checksum?: bigint; seq?: number; min?: Pos; max?: Pos }): boolean {
+  return node.btreeId === expect.btreeId && node.level === expect.level
+    && (expect.checksum === undefined || node.checksum === expect.checksum)
+    && (expect.seq === undefined || node.seq === expect.seq)
+    && (expect.min === undefined || comparePos(node.min, expect.min) === 0)
+    && (expect.max === undefined || comparePos(node.max, expect.max) === 0);
+}
 
 /** No copy of a btree node could be read. */
 export class NodeReadError extends CorruptImageError {
@@ -383,10 +392,18 @@ export async function openImage(spec: string, options: OpenOptions = {}): Promis
       const layer = new FileBlockLayer([{ path: p, fd }], false);
       probes.push({ path: p, fd, copies: readSuperblockCopies(layer, 0, p, checksums.crc32c) });
     }
+    // Newest seq first; among copies of one seq, the filesystem most copies name (one copy
+    // damaged with its checksum made to agree must not outvote the rest).
+    const uuidVotes = new Map<string, number>();
+    for (const probe of probes) for (const c of probe.copies) if (c.result) uuidVotes.set(c.result.fs.fsUuid.toString('hex'), (uuidVotes.get(c.result.fs.fsUuid.toString('hex')) ?? 0) + 1);
+    const votes = (c: CopyResult) => uuidVotes.get(c.result!.fs.fsUuid.toString('hex'))!;
     let best: { probe: number; copy: CopyResult } | undefined;
     probes.forEach((probe, i) => {
-      const c = bestCopy(probe.copies);
-      if (c && (!best || c.result!.fs.seq > best.copy.result!.fs.seq)) best = { probe: i, copy: c };
+      for (const c of probe.copies) {
+        if (!c.result) continue;
+        const seq = c.result.fs.seq;
+        if (!best || seq > best.copy.result!.fs.seq || (seq === best.copy.result!.fs.seq && votes(c) > votes(best.copy))) best = { probe: i, copy: c };
+      }
     });
     if (!best) {
       const p = probes[0]!;
@@ -397,15 +414,17 @@ export async function openImage(spec: string, options: OpenOptions = {}): Promis
     const fsInfo = options.superblock ?? best.copy.result!.fs;
     // The zstd decoder (WASM) is loaded only for images that use it: it costs startup time.
     const compressor = fsInfo.incompat & INCOMPAT.zstd ? await loadCompressor() : uncompressedOnly;
+    // A member's own copy is the one agreeing with the superblock in use, not just its newest.
+    const ownCopy = (copies: CopyResult[]) => copies.find((x) => x.result?.fs.seq === fsInfo.seq && x.result.fs.fsUuid.equals(fsInfo.fsUuid)) ?? bestCopy(copies);
     for (const probe of probes) {
-      const c = bestCopy(probe.copies);
+      const c = ownCopy(probe.copies);
       if (c && !c.result!.fs.fsUuid.equals(fsInfo.fsUuid)) throw new OperationalError('FOREIGN_MEMBER', `${probe.path}: member of another filesystem`);
     }
 
     // Place each named member at its index and look for the others in the same folders.
     const files: MemberFile[] = fsInfo.members.map(() => ({ path: '', fd: null }));
     for (const probe of probes) {
-      const c = bestCopy(probe.copies);
+      const c = ownCopy(probe.copies);
       let index = c?.result!.memberIndex;
       if (index === undefined) {
         const id = peekIdentity(probe.path);

@@ -8,7 +8,9 @@
 // parent key is never decoded; a node over node_size after an insert is split at once.
 import { comparePos, decodeBtreePointer, encodeBtreePointer, type Key, type Pos, POS_MAX, POS_MIN, posSuccessor, type Ptr } from '../keys.js';
 import { KEY_TYPE, MAX_BTREE_DEPTH } from '../layout.js';
+import { CorruptImageError } from '../errors.js';
 import { keySpace, NODE_HEADER_SIZE, type DecodedNode, type NodeContent } from './node.js';
+import { packRuns } from './build.js';
 import type { RootInfo } from '../superblock.js';
 
 export interface NodeSource {
@@ -142,6 +144,7 @@ export class MutableBtree {
       const i = frame.index++;
       const child = this.child(node, i);
       if (comparePos(child.min, to) > 0) return;
+      if (stack.length >= MAX_BTREE_DEPTH) throw new CorruptImageError(`btree ${this.id} deeper than ${MAX_BTREE_DEPTH} levels`, { structure: `btree ${this.id}` });
       stack.push({ node: child, index: child.level > 0 ? lowerBound(child.keys, from) : 0 });
     }
   }
@@ -208,6 +211,41 @@ export class MutableBtree {
         } else stack.push(this.readChild(node, i));
       }
     }
+  }
+
+  /**
+   * Give a tree that is new in memory (constructed with a null root) the keys `sorted`, packed
+   * 7/8 full bottom-up as a bulk build packs them (inserting one by one would leave every node
+   * half full): fsck rebuilding a damaged btree. Every node is dirty; none has a disk location.
+   */
+  loadSorted(sorted: Key[]): void {
+    if (this.root.disk || this.root.keys.length) throw new Error('loadSorted needs a new, empty tree');
+    let level = 0;
+    let nodes = this.levelOf(packRuns(sorted, this.nodeSize, 7 / 8), 0, []);
+    while (nodes.length > 1) {
+      const children = nodes;
+      const pointers: Key[] = children.map((c) => ({ ...c.max, type: KEY_TYPE.btreePointer, value: POINTER_PLACEHOLDER }));
+      nodes = this.levelOf(packRuns(pointers, this.nodeSize, 7 / 8), ++level, children);
+    }
+    this.root = nodes[0]!;
+  }
+
+  /** One level of dirty nodes tiling the key space; interior ones adopt `children` in order. */
+  private levelOf(runs: Key[][], level: number, children: MNode[]): MNode[] {
+    let min: Pos = POS_MIN;
+    let next = 0;
+    return runs.map((keys, i) => {
+      const last = i === runs.length - 1;
+      const max: Pos = last ? POS_MAX : { inode: keys[keys.length - 1]!.inode, offset: keys[keys.length - 1]!.offset, snapshot: keys[keys.length - 1]!.snapshot };
+      const node = new MNode(level, min, max, keys, usedOf(keys), undefined);
+      if (level > 0) {
+        node.children = children.slice(next, next + keys.length);
+        next += keys.length;
+      }
+      node.dirty = true;
+      if (!last) min = posSuccessor(max);
+      return node;
+    });
   }
 
   /** Mark every node on the path to `p` dirty: the next checkpoint writes them to new places. */
