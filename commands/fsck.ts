@@ -1,8 +1,8 @@
 // strata fsck: replay the journal, check every structure of an image, repair what can be
 // repaired (repair/fsck.ts). Human output follows e2fsck: a line per pass, a line per problem
 // ending in the question and the answer, then a summary; --json prints one document
-// (docs/fsck.md). Exit codes per fsck(8): 0 clean, 1 all fixed, 4 problems left, 8 cannot
-// check, 16 usage, 32 interrupted.
+// (docs/fsck.md). Progress per pass goes to stderr. Exit codes per fsck(8): 0 clean, 1 all
+// fixed, 4 problems left, 8 cannot check, 16 usage, 32 interrupted.
 import type { CommandSpec, RunContext } from '../cli/command.js';
 import { UsageError } from '../format/errors.js';
 import type { FsckMode, FsckReport, ReportedProblem } from '../repair/fsck.js';
@@ -32,31 +32,26 @@ function summaryLines(image: string, r: FsckReport): string[] {
 
 async function run(ctx: RunContext, image: string, flags: FsckFlags): Promise<number> {
   const mode = modeOf(flags);
-  const { runFsck, PASSES } = await import('../repair/fsck.js');
-  const human = !ctx.out.json;
-  let shownPass = '';
+  const { runFsck } = await import('../repair/fsck.js');
   const report = await runFsck(image, {
     mode,
     signal: ctx.signal,
-    onProblem: (p) => {
-      if (human) ctx.out.line(problemLine(p));
-    },
-    onProgress: (pass, done, total, problems) => {
-      if (human && mode !== 'preen' && pass !== shownPass) {
-        shownPass = pass;
-        ctx.out.line(`Pass ${PASSES.indexOf(pass as (typeof PASSES)[number]) + 1}: ${pass}`);
-      }
-      ctx.out.progress(`fsck: ${pass}`, done, total, 'items', problems);
-    },
+    onProgress: (pass, done, total, problems) => ctx.out.progress(`fsck: ${pass}`, done, total, 'items', problems),
   });
   ctx.out.done(report.summary.result === 'interrupted' ? 'interrupted' : 'completed');
   if (ctx.out.json) {
     const { settled: _settled, ...doc } = report;
     ctx.out.document({ version: 1, command: 'fsck', image, ...doc });
-  } else {
-    if (mode !== 'preen' || report.problems.length > 0 || report.notes.length > 0) ctx.out.line('');
-    for (const line of summaryLines(image, report)) ctx.out.line(line);
+    return report.summary.exitCode;
   }
+  // Printed at the end, when every answer is final (-p may hold back fixes it first agreed to).
+  for (const pass of report.passes) {
+    if (mode !== 'preen') ctx.out.line(`Pass ${pass.pass}: ${pass.name}`);
+    for (const p of report.problems) if (p.pass === pass.name) ctx.out.line(problemLine(p));
+  }
+  for (const p of report.problems) if (!report.passes.some((pass) => pass.name === p.pass)) ctx.out.line(problemLine(p));
+  if (mode !== 'preen' || report.problems.length > 0 || report.notes.length > 0) ctx.out.line('');
+  for (const line of summaryLines(image, report)) ctx.out.line(line);
   return report.summary.exitCode;
 }
 

@@ -12,6 +12,18 @@ export interface BlockLayer {
   size(member: number): number;
   /** read exactly `length` bytes; throws MemberIOError when the member is missing or the range is short */
   read(member: number, offset: number, length: number): Buffer;
+  /**
+   * Fill all of `target` from `offset`, with the same errors as read. For readers that go
+   * through much data (scrub): reusing one buffer spares allocating, page-faulting and
+   * collecting a fresh one per read. On error the contents of `target` are unspecified.
+   */
+  readInto(member: number, offset: number, target: Buffer): void;
+  /**
+   * As readInto, without blocking this thread: the read runs on libuv's thread pool, so a reader
+   * can verify one buffer while the next is being filled. `target` must not be touched, nor the
+   * layer closed, until the promise settles.
+   */
+  readIntoAsync(member: number, offset: number, target: Buffer): Promise<void>;
   write(member: number, offset: number, data: Uint8Array): void;
   /** make every earlier write to `member` (all members when omitted) durable */
   flush(member?: number): void;
@@ -64,20 +76,41 @@ export class FileBlockLayer implements BlockLayer {
   }
 
   read(member: number, offset: number, length: number): Buffer {
-    const fd = this.fdOf(member, offset);
     const out = Buffer.allocUnsafe(length);
+    this.readInto(member, offset, out);
+    return out;
+  }
+
+  readInto(member: number, offset: number, target: Buffer): void {
+    const fd = this.fdOf(member, offset);
+    const length = target.length;
     let done = 0;
     while (done < length) {
       let n: number;
       try {
-        n = fs.readSync(fd, out, done, length - done, offset + done);
+        n = fs.readSync(fd, target, done, length - done, offset + done);
       } catch (err) {
         throw new MemberIOError(member, this.path(member), offset + done, (err as NodeJS.ErrnoException).code ?? String(err));
       }
       if (n === 0) throw new MemberIOError(member, this.path(member), offset + done, `short read: file ends at ${offset + done}, ${length - done} bytes missing`);
       done += n;
     }
-    return out;
+  }
+
+  async readIntoAsync(member: number, offset: number, target: Buffer): Promise<void> {
+    const fd = this.fdOf(member, offset);
+    const length = target.length;
+    let done = 0;
+    while (done < length) {
+      let n: number;
+      try {
+        n = await readAt(fd, target, done, length - done, offset + done);
+      } catch (err) {
+        throw new MemberIOError(member, this.path(member), offset + done, (err as NodeJS.ErrnoException).code ?? String(err));
+      }
+      if (n === 0) throw new MemberIOError(member, this.path(member), offset + done, `short read: file ends at ${offset + done}, ${length - done} bytes missing`);
+      done += n;
+    }
   }
 
   write(member: number, offset: number, data: Uint8Array): void {
@@ -124,6 +157,12 @@ export class FileBlockLayer implements BlockLayer {
   }
 }
 
+function readAt(fd: number, target: Buffer, at: number, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    fs.read(fd, target, at, length, position, (err, n) => (err ? reject(err) : resolve(n)));
+  });
+}
+
 export type LoggedOp =
   | { kind: 'write'; member: number; offset: number; data: Buffer }
   | { kind: 'flush'; member?: number }
@@ -137,6 +176,8 @@ export class RecordingBlockLayer implements BlockLayer {
   present(member: number): boolean { return this.inner.present(member); }
   size(member: number): number { return this.inner.size(member); }
   read(member: number, offset: number, length: number): Buffer { return this.inner.read(member, offset, length); }
+  readInto(member: number, offset: number, target: Buffer): void { this.inner.readInto(member, offset, target); }
+  readIntoAsync(member: number, offset: number, target: Buffer): Promise<void> { return this.inner.readIntoAsync(member, offset, target); }
   write(member: number, offset: number, data: Uint8Array): void {
     this.log.push({ kind: 'write', member, offset, data: Buffer.from(data) });
     this.inner.write(member, offset, data);

@@ -108,6 +108,7 @@ function need(value: Buffer, size: number, what: string): void {
 }
 
 function decodePointers(value: Buffer, at: number, count: number, what: string): Ptr[] {
+  // Bound: 1..MAX_REPLICAS (4) pointers, and the value holds exactly that many.
   if (count < 1 || count > MAX_REPLICAS) throw new BadValueError(`${what} has ${count} pointers (1..${MAX_REPLICAS} allowed)`);
   if (value.length !== at + count * Pointer.size) throw new BadValueError(`${what} value is ${value.length} bytes, ${count} pointers need ${at + count * Pointer.size}`);
   const out: Ptr[] = [];
@@ -199,6 +200,7 @@ const direntOps: KeyOps<Dirent> = {
   decode(value) {
     need(value, DirentValue.size, 'dirent');
     const v = DirentValue.decode(value);
+    // Bound: name 1..255 bytes (u8), exactly what the value holds.
     if (v.name_length === 0 || value.length !== DirentValue.size + v.name_length) throw new BadValueError(`dirent name length ${v.name_length} does not match value size ${value.length}`);
     return { target: v.target, dType: v.d_type, name: Buffer.from(value.subarray(DirentValue.size)) };
   },
@@ -224,6 +226,7 @@ const xattrOps: KeyOps<XattrEntry> = {
   decode(value) {
     need(value, XattrValue.size, 'xattr');
     const v = XattrValue.decode(value);
+    // Bound: name 1..255 bytes, value <= 65535 bytes, together exactly what the value holds.
     if (v.name_length === 0 || value.length !== XattrValue.size + v.name_length + v.value_length) throw new BadValueError(`xattr lengths ${v.name_length}+${v.value_length} do not match value size ${value.length}`);
     const nameEnd = XattrValue.size + v.name_length;
     return { name: Buffer.from(value.subarray(XattrValue.size, nameEnd)), value: Buffer.from(value.subarray(nameEnd)) };
@@ -306,6 +309,8 @@ const stripeOps: KeyOps<Stripe> = {
     need(value, StripeValue.size, 'stripe');
     const v = StripeValue.decode(value);
     const blocks = v.data_blocks + v.parity_blocks;
+    // Bounds: k 1..16, m 1..4, granularity 2^9..2^26, <= 4096 checksum chunks a block, and the
+    // value holds exactly the pointers and checksums they imply (<= 65535 bytes: value_size is u16).
     if (v.data_blocks < 1 || v.data_blocks > 16 || v.parity_blocks < 1 || v.parity_blocks > 4) throw new BadValueError(`stripe shape ${v.data_blocks}+${v.parity_blocks}`);
     if (v.checksum_granularity_bits < 9 || v.checksum_granularity_bits > 26 || v.block_size === 0 || v.block_size % (1 << v.checksum_granularity_bits) !== 0) {
       throw new BadValueError(`stripe block size ${v.block_size} with granularity 2^${v.checksum_granularity_bits}`);

@@ -6,7 +6,7 @@ import { FieldRangeError } from './codec.js';
 import { CorruptImageError } from './errors.js';
 import type { BlockLayer } from './io.js';
 import {
-  BTREE_COUNT, BtreeRoot, FORMAT_VERSION, INCOMPAT_KNOWN, LIMITS, MAX_MEMBERS, MAX_REPLICAS, MemberEntry, Pointer,
+  BTREE_COUNT, BtreeRoot, FORMAT_VERSION, INCOMPAT_KNOWN, LIMITS, MAX_BTREE_DEPTH, MAX_MEMBERS, MAX_REPLICAS, MemberEntry, Pointer,
   READABLE_VERSIONS, SB_MAGIC, SB_MAX_SIZE, SB_OFFSET, SB_TAIL, Superblock,
 } from './layout.js';
 import type { Ptr } from './keys.js';
@@ -77,7 +77,9 @@ export function encodeSuperblock(fs: FsInfo, memberIndex: number, crc32c: crc32c
   const total = header + fs.members.length * MemberEntry.size + fs.roots.length * BtreeRoot.size;
   if (total > SB_MAX_SIZE) throw new RangeError(`superblock of ${total} bytes exceeds ${SB_MAX_SIZE}`);
   const out = Buffer.alloc(total);
-  const label = Buffer.from(fs.label, 'utf8');
+  // A label read from disk that was not UTF-8 decodes with replacement characters, which take
+  // more bytes: cut to the field, or a checkpoint of such an image could not write its superblock.
+  const label = Buffer.from(fs.label, 'utf8').subarray(0, Superblock.field('label').size);
   Superblock.encode({
     magic: SB_MAGIC, checksum: 0n, total_size: total, version: fs.version, header_size: header,
     features_incompat: fs.incompat, features_ro_compat: fs.roCompat, features_compat: fs.compat,
@@ -133,6 +135,7 @@ function decodeCheckedSuperblock(bytes: Buffer, crc32c: crc32cFn, where: { membe
   };
   if (bytes.length < Superblock.size || !bytes.subarray(0, 8).equals(SB_MAGIC)) fail('not a strata superblock (bad magic)');
   const totalSize = bytes.readUInt32LE(16);
+  // Bound: 256 B .. SB_MAX_SIZE (60 KiB) and within the bytes read, before the checksum runs over it.
   if (totalSize < Superblock.size || totalSize > SB_MAX_SIZE || totalSize > bytes.length) fail(`superblock size ${totalSize} out of bounds`);
   const stored = bytes.readBigUInt64LE(8);
   const actual = BigInt(crc32c(bytes.subarray(16, totalSize)));
@@ -149,16 +152,21 @@ function decodeCheckedSuperblock(bytes: Buffer, crc32c: crc32cFn, where: { membe
   }
   const unknown = h.features_incompat & ~INCOMPAT_KNOWN;
   if (unknown) fail(`unknown incompatible features 0x${unknown.toString(16)}: this image needs a newer strata`);
+  // Bounds: 1..MAX_MEMBERS (64) members and exactly BTREE_COUNT (7) roots, and together they
+  // fill total_size: the table loops below run at most 71 times, inside the checked bytes.
   if (h.header_size < Superblock.size || h.member_count < 1 || h.member_count > MAX_MEMBERS || h.member_index >= h.member_count) {
     fail(`member index ${h.member_index} of ${h.member_count} members out of bounds`);
   }
   if (h.root_count !== BTREE_COUNT) fail(`root table has ${h.root_count} entries, expected ${BTREE_COUNT}`);
   if (h.header_size + h.member_count * MemberEntry.size + h.root_count * BtreeRoot.size !== totalSize) fail('superblock tables do not fill total_size');
+  // Bounds: node_size <= 1 MiB is the length of every node read; bucket_size <= 64 MiB.
   const pow2 = (n: number) => n > 0 && (n & (n - 1)) === 0;
   if (!pow2(h.block_size) || h.block_size < LIMITS.blockSize.min || h.block_size > LIMITS.blockSize.max) fail(`block size ${h.block_size} invalid`);
   if (!pow2(h.bucket_size) || h.bucket_size < LIMITS.bucketSize.min || h.bucket_size > LIMITS.bucketSize.max || h.bucket_size < h.block_size) fail(`bucket size ${h.bucket_size} invalid`);
   if (!pow2(h.node_size) || h.node_size < LIMITS.nodeSize.min || h.node_size > LIMITS.nodeSize.max || h.node_size > h.bucket_size || h.node_size < h.block_size) fail(`node size ${h.node_size} invalid`);
   if (h.data_replicas < 1 || h.data_replicas > MAX_REPLICAS || h.metadata_replicas < 1 || h.metadata_replicas > MAX_REPLICAS) fail('replica counts out of range');
+  // Replicas live on distinct members: more than there are members can never be written.
+  if (h.data_replicas > h.member_count || h.metadata_replicas > h.member_count) fail(`${Math.max(h.data_replicas, h.metadata_replicas)} replicas but ${h.member_count} members`);
   if (h.metadata_checksum !== 1 && h.metadata_checksum !== 2) fail(`metadata checksum type ${h.metadata_checksum} invalid`);
   if (h.data_checksum > 2 || h.compression > 1) fail('unknown data checksum or compression type');
   if (h.ec_data > 16 || h.ec_parity > 4 || (h.ec_data === 0) !== (h.ec_parity === 0)) fail(`erasure coding ${h.ec_data}+${h.ec_parity} invalid`);
@@ -178,7 +186,8 @@ function decodeCheckedSuperblock(bytes: Buffer, crc32c: crc32cFn, where: { membe
     const r = BtreeRoot.decode(bytes, at);
     if (r.btree_id !== i) fail(`root ${i} names btree ${r.btree_id}`, 'root table');
     if (r.pointer_count < 1 || r.pointer_count > MAX_REPLICAS) fail(`root of btree ${i} has ${r.pointer_count} pointers`, 'root table');
-    if (r.level >= 8) fail(`root of btree ${i} claims level ${r.level}`, 'root table');
+    // Bound: depth < MAX_BTREE_DEPTH (8): every btree walk's stack.
+    if (r.level >= MAX_BTREE_DEPTH) fail(`root of btree ${i} claims level ${r.level}`, 'root table');
     const pointers: Ptr[] = [];
     for (const slot of [r.ptr0, r.ptr1, r.ptr2, r.ptr3].slice(0, r.pointer_count)) {
       const p = Pointer.decode(slot);

@@ -66,7 +66,7 @@ export class Volume {
       const keys = options.rebuild?.get(id);
       if (!keys) return new MutableBtree(img, id, fs.roots[id]!, fs.nodeSize);
       const tree = new MutableBtree(img, id, null, fs.nodeSize);
-      for (const k of keys) tree.insert(k);
+      tree.loadSorted(keys.slice());
       return tree;
     });
     img.btrees = this.trees;
@@ -285,7 +285,7 @@ export class Volume {
     // Readers that do not know reflink must not open an image that has shared extents.
     const incompat = this.trees[BTREE.reflink]!.next(POS_MIN) ? fs.incompat | INCOMPAT.reflink : fs.incompat & ~INCOMPAT.reflink;
     const next: FsInfo = {
-      ...fs, seq, roots, incompat, journalSeq: this.nextSeq, flags: fs.flags | SB_FLAG.clean,
+      ...fs, seq, roots, incompat, journalSeq: this.nextSeq, flags: (fs.flags | SB_FLAG.clean) >>> 0,
       nextInode: this.counters.nextInode, nextReflink: this.counters.nextReflink, nextStripe: this.counters.nextStripe,
     };
     // Copy 0 everywhere, flush, then copy 1: a crash leaves some copy of either generation whole.

@@ -26,7 +26,8 @@ export function nodeCopiesOf(nodes: NodeRecord[]): NodeCopy[] {
   return nodes.flatMap((n, i) => n.copies.map((p) => ({ member: p.member, offset: p.offset, generation: p.generation, node: i, good: n.good.includes(p) })));
 }
 
-export function checkAlloc(ctx: FsckContext, vol: Volume, nodes: NodeRecord[]): void {
+/** Returns the recount: its generations are what the data passes check pointers against. */
+export function checkAlloc(ctx: FsckContext, vol: Volume, nodes: NodeRecord[], rebuilt: ReadonlySet<number>): Recount {
   const space = vol.space!;
   checkAllocKeys(ctx, vol);
   const claims = newClaims();
@@ -35,12 +36,17 @@ export function checkAlloc(ctx: FsckContext, vol: Volume, nodes: NodeRecord[]): 
   compareUsage(ctx, vol, space, recount);
   if (!ctx.mayWrite) {
     findSharedSpace(ctx, vol, nodes, claims, undefined);
-    return;
+    return recount;
   }
+  // A rebuilt btree's old nodes are referenced until the rebuild is checkpointed, but no
+  // checkpoint releases them: the table the checkpoint starts from leaves them out already
+  // (replaceUsage keeps such buckets from reuse until that checkpoint is durable).
+  for (const n of nodes) if (rebuilt.has(n.btreeId)) for (const p of n.copies) recount.release(p.member, p.offset, vol.fs.nodeSize);
   space.replaceUsage((m, b) => recount.merged(m, b, space.bucketInfo(m, b)));
   const fixes = new Fixes(vol, ctx);
   findSharedSpace(ctx, vol, nodes, claims, fixes);
   fixes.commit('alloc');
+  return recount;
 }
 
 function checkAllocKeys(ctx: FsckContext, vol: Volume): void {

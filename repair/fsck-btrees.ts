@@ -18,7 +18,7 @@ import { comparePos, decodeBtreePointer, type Key, ops, type Pos, POS_MAX, POS_M
 import { BTREE, BTREE_COUNT, BTREE_NAMES, KEY_TYPE } from '../format/layout.js';
 import { CorruptImageError } from '../format/errors.js';
 import type { FsckContext } from './fsck-context.js';
-import { placeProblem } from './fsck-space.js';
+import { GenerationVote, placeProblem } from './fsck-space.js';
 import { P } from './problems.js';
 
 export interface NodeRecord {
@@ -71,8 +71,6 @@ export function checkBtrees(ctx: FsckContext, img: Image): BtreePlan {
   // Alloc first: its keys (collected whole; one per used bucket) give the generations.
   const allocKeys: Key[] = [];
   const alloc = walker.walk(BTREE.alloc, { report: true, collect: allocKeys });
-  walker.generations = generationsOf(img, allocKeys);
-  walker.checkGenerations(plan.nodes.filter((n) => n.btreeId === BTREE.alloc));
   if (alloc.lost) plan.rebuild.set(BTREE.alloc, uniqueSorted(allocKeys));
   for (let id = 0; id < BTREE_COUNT; id++) {
     if (id === BTREE.alloc) continue;
@@ -82,13 +80,13 @@ export function checkBtrees(ctx: FsckContext, img: Image): BtreePlan {
     walker.walk(id, { report: false, collect: keys });
     plan.rebuild.set(id, uniqueSorted(keys));
   }
+  checkNodeGenerations(ctx, img, plan, generationsOf(img, allocKeys));
   // A rebuilt tree's old nodes stay counted until the rebuild is checkpointed (the superblock
   // in use still names them); the final recount then frees them.
   return plan;
 }
 
 class Walker {
-  generations: Uint32Array[] | undefined;
   private readonly fsMagic: Buffer;
 
   constructor(private readonly ctx: FsckContext, private readonly img: Image, private readonly plan: BtreePlan) {
@@ -125,8 +123,9 @@ class Walker {
           const k = node.keys[i]!;
           const ptr = decodeBtreePointer(k.value);
           const max = { inode: k.inode, offset: k.offset, snapshot: k.snapshot };
+          // Rewriting the child makes its parent record it afresh.
           if (opts.report && ptr.level !== v.level - 1 && this.ctx.problem(P.NODE_PTR_LEVEL, { ...where, level: v.level - 1, range: `${posToText(ptr.min)}..${posToText(max)}`, recorded: ptr.level })) {
-            this.plan.rewrite.push({ btreeId: id, at: v.min });
+            this.plan.rewrite.push({ btreeId: id, at: ptr.min });
           }
           stack.push({ pointers: ptr.pointers, level: v.level - 1, checksum: ptr.checksum, seq: ptr.seq, min: ptr.min, max });
         }
@@ -184,30 +183,12 @@ class Walker {
   private reportBadCopies(id: number, v: Visit, where: { btree: string; level: number; range: string }, results: CopyResult[]): void {
     let rewrite = false;
     for (const r of results) {
-      if (r.node) continue;
+      // A copy on a missing member is not damage: MEMBER_MISSING says it once for all of them.
+      if (r.node || !this.img.layer.present(r.ptr.member)) continue;
       const copy = { ...where, member: r.ptr.member, offset: r.ptr.offset, reason: r.failure!.reason };
       rewrite = (r.failure!.step === 'location' ? this.ctx.problem(P.NODE_PTR_BAD, copy) : this.ctx.problem(P.NODE_COPY_BAD, copy)) || rewrite;
     }
-    if (id !== BTREE.alloc) rewrite = this.staleCopies(where, results.filter((r) => r.node).map((r) => r.ptr)) || rewrite;
     if (rewrite) this.plan.rewrite.push({ btreeId: id, at: v.min });
-  }
-
-  /** Good copies whose pointer generation is older than their bucket's; true when they are to be rewritten. */
-  private staleCopies(where: { btree: string; level: number; range: string }, copies: Ptr[]): boolean {
-    let rewrite = false;
-    for (const p of copies) {
-      const bucketGeneration = this.generations?.[p.member]?.[Math.floor(p.offset / this.img.fs.bucketSize)] ?? 0;
-      if (p.generation < bucketGeneration) rewrite = this.ctx.problem(P.NODE_PTR_STALE, { ...where, member: p.member, offset: p.offset, generation: p.generation, bucketGeneration }) || rewrite;
-    }
-    return rewrite;
-  }
-
-  /** The alloc btree's own pointers, checked once its keys are known. */
-  checkGenerations(nodes: NodeRecord[]): void {
-    for (const n of nodes) {
-      const where = { btree: BTREE_NAMES[n.btreeId]!, level: n.level, range: `${posToText(n.min)}..${posToText(n.max)}` };
-      if (this.staleCopies(where, n.good)) this.plan.rewrite.push({ btreeId: n.btreeId, at: n.min });
-    }
   }
 
   /**
@@ -243,6 +224,28 @@ class Walker {
       }
     }
     return { keys: [], children };
+  }
+}
+
+/**
+ * Every good node copy's pointer generation against its bucket's, decided by the vote of the
+ * alloc key and all node pointers into it (btree buckets hold nothing else): older is stale,
+ * newer than what the others agree on is damage; either way the node moves to a new place.
+ */
+function checkNodeGenerations(ctx: FsckContext, img: Image, plan: BtreePlan, recorded: Uint32Array[]): void {
+  const fs = img.fs;
+  const vote = new GenerationVote(fs, (m, b) => recorded[m]?.[b] ?? 0);
+  for (const n of plan.nodes) for (const p of n.good) vote.vote(p.member, p.offset, p.generation);
+  for (const n of plan.nodes) {
+    const where = { btree: BTREE_NAMES[n.btreeId]!, level: n.level, range: `${posToText(n.min)}..${posToText(n.max)}` };
+    let rewrite = false;
+    for (const p of n.good) {
+      const bucketGeneration = vote.generation(p.member, Math.floor(p.offset / fs.bucketSize));
+      const copy = { ...where, member: p.member, offset: p.offset, generation: p.generation, bucketGeneration };
+      if (p.generation < bucketGeneration) rewrite = ctx.problem(P.NODE_PTR_STALE, copy) || rewrite;
+      else if (p.generation > bucketGeneration) rewrite = ctx.problem(P.NODE_PTR_GEN_AHEAD, copy) || rewrite;
+    }
+    if (rewrite) plan.rewrite.push({ btreeId: n.btreeId, at: n.min });
   }
 }
 

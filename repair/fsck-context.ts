@@ -84,6 +84,16 @@ export class FsckContext {
    */
   beforeFirstCommit: (() => void) | undefined;
 
+  /**
+   * After an interruption: the problems of pass `from` and later were answered yes but their
+   * repairs were never committed (all of them when `from` is undefined).
+   */
+  unfixFrom(from: string | undefined): void {
+    const first = from === undefined ? 0 : this.problems.findIndex((p) => p.pass === from);
+    if (first < 0) return;
+    for (const p of this.problems.slice(first)) p.fixed = false;
+  }
+
   /** Throws FsckInterrupted when the run was interrupted; call between units of work. */
   checkpointSignal(): void {
     if (this.hooks.signal?.aborted) throw new FsckInterrupted();

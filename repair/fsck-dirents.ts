@@ -12,6 +12,7 @@ import type { Volume } from '../format/volume.js';
 import { type FsckContext, Fixes } from './fsck-context.js';
 import type { FsState } from './fsck-load.js';
 import { groupsByOwner, planMoves, unreachable } from './fsck-probing.js';
+import { kindWord, newDirectoryInode, recreate } from './fsck-inodes.js';
 import { P } from './problems.js';
 
 interface Entry {
@@ -42,9 +43,15 @@ export function checkDirents(ctx: FsckContext, vol: Volume, st: FsState): void {
     ctx.progress(n);
     st.totals.dirents += group.length;
     const dir = group[0]!.inode;
-    const dirRow = t.find(dir);
-    if (dirRow < 0 || !t.isDir(dirRow)) {
-      if (ctx.problem(P.DIRENT_DIR_MISSING, { dir, entries: group.length })) for (const k of group) fixes.delete(BTREE.dirents, k);
+    let dirRow = t.find(dir);
+    if (dirRow < 0 && dir !== 0) {
+      // The entries outlived their directory's inode (a lost inode leaf): a new one holds them.
+      if (!ctx.problem(P.DIRENT_DIR_MISSING, { dir, entries: group.length })) continue;
+      recreate(fixes, st, dir, newDirectoryInode(0, 0o700, Math.floor(Date.now() / 1000)));
+      dirRow = t.find(dir);
+    } else if (dirRow < 0 || !t.isDir(dirRow)) {
+      const kind = dirRow < 0 ? 'inode 0' : kindWord(t.c.mode[dirRow]!);
+      if (ctx.problem(P.DIRENT_OWNER_NOT_DIR, { dir, kind, entries: group.length })) for (const k of group) fixes.delete(BTREE.dirents, k);
       continue;
     }
     const kept: Entry[] = [];
@@ -57,21 +64,22 @@ export function checkDirents(ctx: FsckContext, vol: Volume, st: FsState): void {
         else stuck.push(k.offset);
         continue;
       }
-      const name = escapeName(d.name);
       const row = t.find(d.target);
-      const first = names.get(d.name.toString('latin1'));
+      const nameKey = d.name.toString('latin1');
+      const first = names.get(nameKey);
+      const name = () => escapeName(d.name);
       let drop: boolean | undefined;
-      if (row < 0) drop = ctx.problem(P.DIRENT_TARGET_MISSING, { dir, name, target: d.target });
-      else if (d.target === ROOT_INODE) drop = ctx.problem(P.DIRENT_TO_ROOT, { dir, name });
-      else if (first !== undefined) drop = ctx.problem(P.DIRENT_DUPLICATE, { dir, name, offset: k.offset, first });
+      if (row < 0) drop = ctx.problem(P.DIRENT_TARGET_MISSING, { dir, name: name(), target: d.target });
+      else if (d.target === ROOT_INODE) drop = ctx.problem(P.DIRENT_TO_ROOT, { dir, name: name() });
+      else if (first !== undefined) drop = ctx.problem(P.DIRENT_DUPLICATE, { dir, name: name(), offset: k.offset, first });
       if (drop) {
         fixes.delete(BTREE.dirents, k);
         continue;
       }
-      if (first === undefined) names.set(d.name.toString('latin1'), k.offset);
+      if (first === undefined) names.set(nameKey, k.offset);
       const entry: Entry = { key: k, dirent: d, home: nameHash(d.name), changed: false };
       const actual = row < 0 ? d.dType : t.dType(row);
-      if (d.dType !== actual && ctx.problem(P.DIRENT_TYPE_WRONG, { dir, name, target: d.target, recorded: d.dType, actual })) {
+      if (d.dType !== actual && ctx.problem(P.DIRENT_TYPE_WRONG, { dir, name: name(), target: d.target, recorded: d.dType, actual })) {
         entry.dirent = { ...d, dType: actual };
         entry.changed = true;
       }
@@ -86,7 +94,8 @@ export function checkDirents(ctx: FsckContext, vol: Volume, st: FsState): void {
 function placeAndCount(ctx: FsckContext, fixes: Fixes, st: FsState, dir: number, group: Key[], kept: Entry[], stuck: number[]): void {
   const t = st.inodes;
   const lostNow = unreachable(kept.map((e) => ({ offset: e.key.offset, home: e.home })), group.map((k) => k.offset));
-  const moves = planMoves(kept.map((e) => ({ offset: e.key.offset, home: e.home })), stuck);
+  // Nothing out of reach and nothing removed (the common case): nothing can need moving.
+  const moves = kept.length + stuck.length === group.length && !lostNow.includes(true) ? new Map<number, number>() : planMoves(kept.map((e) => ({ offset: e.key.offset, home: e.home })), stuck);
   const puts: Key[] = [];
   kept.forEach((e, i) => {
     let offset = e.key.offset;

@@ -72,7 +72,9 @@ class TreeEdit {
     for (let row = 0; row < t.count; row++) {
       if (!t.isDir(row) || t.c.flags[row]! & INODE.removed || t.c.inum[row] === ROOT_INODE) continue;
       const actual = t.c.nameParent[row]!;
-      if (actual !== 0 && t.c.parent[row] !== actual && this.ctx.problem(P.DIR_PARENT_WRONG, { inode: t.c.inum[row]!, recorded: t.c.parent[row]!, actual })) this.setParent(row, actual);
+      if (actual === 0 || t.c.parent[row] === actual) continue;
+      // A directory fsck made this run learns its parent as a matter of course.
+      if (this.st.created.has(t.c.inum[row]!) || this.ctx.problem(P.DIR_PARENT_WRONG, { inode: t.c.inum[row]!, recorded: t.c.parent[row]!, actual })) this.setParent(row, actual);
     }
   }
 

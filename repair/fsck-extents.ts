@@ -71,11 +71,13 @@ export function checkExtents(ctx: FsckContext, vol: Volume, st: FsState): void {
   let row = -1;
   let end = 0;
   let orphans: Key[] = [];
+  let orphanEnd = 0;
   const finishInode = () => {
-    if (orphans.length) {
-      const kind = row < 0 ? undefined : KIND_NAMES[t.c.mode[row]! & S_IFMT];
-      const fix = kind === undefined ? ctx.problem(P.EXTENT_NO_INODE, { inode, extents: orphans.length }) : ctx.problem(P.EXTENT_NOT_FILE, { inode, kind, extents: orphans.length });
-      if (fix) for (const k of orphans) fixes.delete(BTREE.extents, k);
+    if (orphans.length && row < 0) {
+      // The data outlived its inode (a lost inode leaf): the inodes pass makes a file for it.
+      if (ctx.problem(P.EXTENT_NO_INODE, { inode, extents: orphans.length, end: orphanEnd })) st.orphanData.set(inode, orphanEnd);
+    } else if (orphans.length) {
+      if (ctx.problem(P.EXTENT_NOT_FILE, { inode, kind: KIND_NAMES[t.c.mode[row]! & S_IFMT]!, extents: orphans.length })) for (const k of orphans) fixes.delete(BTREE.extents, k);
     }
     if (row >= 0 && end > t.c.size[row]! && !orphans.length && ctx.problem(P.EXTENT_PAST_EOF, { inode, size: t.c.size[row]!, end })) {
       fixes.updateInode(inode, { size: end });
@@ -92,6 +94,7 @@ export function checkExtents(ctx: FsckContext, vol: Volume, st: FsState): void {
       row = t.find(inode);
       end = 0;
       orphans = [];
+      orphanEnd = 0;
     }
     const decoded = decodeMapping(k);
     if (typeof decoded === 'string') {
@@ -101,13 +104,14 @@ export function checkExtents(ctx: FsckContext, vol: Volume, st: FsState): void {
     // An inode of no known type keeps its data: the inodes pass makes it a regular file.
     if (row < 0 || KIND_NAMES[t.c.mode[row]! & S_IFMT] !== undefined) {
       orphans.push(k);
+      orphanEnd = Math.max(orphanEnd, k.offset);
       continue;
     }
     let m: Mapping = decoded;
     let changed = false;
     let start = k.offset - liveSize(m);
     if (m.kind === 'extent') {
-      const pointers = checkPointers(ctx, vol, { inode, start, end: k.offset }, m.body);
+      const pointers = checkPointers(ctx, vol, { inode, start, end: k.offset }, m.body, st.generation);
       if (pointers.length === 0) {
         fixes.delete(BTREE.extents, k);
         continue;

@@ -6,7 +6,7 @@
 // directory; next_inode lies past every inode.
 // Builds: the inode table with the repairs applied (types, sizes), and inodes cleared.
 import type { DecodedInode, Key } from '../format/keys.js';
-import { BTREE, ROOT_INODE } from '../format/layout.js';
+import { BTREE, DT, ROOT_INODE } from '../format/layout.js';
 import type { Volume } from '../format/volume.js';
 import { KIND_TO_IFMT, kindFromMode } from '../fs/entry.js';
 import { type FsckContext, Fixes } from './fsck-context.js';
@@ -28,14 +28,21 @@ export function newDirectoryInode(parent: number, perm: number, now: number): De
 export function checkInodes(ctx: FsckContext, vol: Volume, st: FsState): { needsCheckpoint: boolean } {
   const fixes = new Fixes(vol, ctx);
   const t = st.inodes;
-  for (const bad of st.badInodes) clearInode(ctx, vol, fixes, st, bad.key, bad.reason);
+  for (const bad of st.badInodes) clearInode(ctx, vol, fixes, st, bad.key, bad.reason, st.orphanData.has(bad.key.inode));
+  // Files whose data outlived their inode get a new one (the extents pass reported them).
+  for (const [inum, size] of st.orphanData) recreate(fixes, st, inum, newFileInode(size, Math.floor(Date.now() / 1000)));
   for (let row = 0; row < t.count; row++) {
     ctx.progress(row);
-    if (t.c.flags[row]! & INODE.removed) continue;
+    const flags = t.c.flags[row]!;
+    if (flags & INODE.removed) continue;
+    // Only inodes with something possibly wrong are read again (most are not).
+    const dt = t.dType(row);
+    const sizeless = dt !== DT.file && dt !== DT.symlink;
+    const doubtful = flags & INODE.suspect || (dt === DT.symlink && !(flags & INODE.hasData)) || (sizeless && t.c.size[row] !== 0) || (dt !== DT.dir && t.c.parent[row] !== 0);
+    if (!doubtful) continue;
     const inum = t.c.inum[row]!;
     const v = fixes.inode(inum);
-    if (!v) continue;
-    checkOne(ctx, vol, fixes, st, row, inum, v);
+    if (v) checkOne(ctx, vol, fixes, st, row, inum, v);
   }
   checkRoot(ctx, vol, fixes, st);
   let needsCheckpoint = false;
@@ -87,12 +94,28 @@ function checkOne(ctx: FsckContext, vol: Volume, fixes: Fixes, st: FsState, row:
   if (Object.keys(change).length) fixes.updateInode(inum, change);
 }
 
-/** A key that is no usable inode: the key goes; names of it and its data go in later passes. */
-function clearInode(ctx: FsckContext, vol: Volume, fixes: Fixes, st: FsState, key: Key, reason: string): void {
+/**
+ * A key that is no usable inode: the key goes. Its data is kept when a new inode will hold it
+ * (`keepData`); names of it go in the dirents pass.
+ */
+function clearInode(ctx: FsckContext, vol: Volume, fixes: Fixes, st: FsState, key: Key, reason: string, keepData: boolean): void {
   if (!ctx.problem(P.INODE_BAD, { inode: key.inode, reason })) return;
   fixes.delete(BTREE.inodes, key);
   const row = st.inodes.find(key.inode);
-  if (row >= 0 && key.offset === 0) removeInode(vol, fixes, st, row, key.inode);
+  if (row >= 0 && key.offset === 0 && !keepData) removeInode(vol, fixes, st, row, key.inode);
+}
+
+/** A new inode for number `inum`, made by fsck: later passes name it and count it. */
+export function recreate(fixes: Fixes, st: FsState, inum: number, inode: DecodedInode): void {
+  fixes.setInode(inum, inode);
+  const row = st.inodes.append(inum, inode.mode, inode.nlink, inode.size, inode.parent);
+  if ((inode.mode & 0o170000) !== 0o040000) st.inodes.c.flags[row] |= INODE.hasData;
+  st.created.add(inum);
+}
+
+/** A regular file fsck makes to hold data whose inode was lost: owned by root, mode 0600. */
+function newFileInode(size: number, now: number): DecodedInode {
+  return { ...newDirectoryInode(0, 0, now), mode: KIND_TO_IFMT.file | 0o600, nlink: 1, size };
 }
 
 /** Delete an inode with its extents and xattrs, and forget it in the table. */

@@ -1,7 +1,8 @@
 // Data pointers of extents and indirect extents, checked the same way by the extents and
 // reflink passes: no two copies on one member, every copy in a valid place (fsck-space.ts),
-// and no stale generation unless the data there still verifies (then only the generation is
-// behind, and is brought up to date).
+// and the generation its bucket has (decided by the alloc pass). A pointer whose generation
+// is wrong keeps its copy when the data there still verifies (only the number is corrected),
+// and loses it otherwise.
 import { CorruptImageError } from '../format/errors.js';
 import { MemberIOError } from '../format/io.js';
 import { ExtentCopyError } from '../format/image.js';
@@ -43,7 +44,7 @@ type Verdict = { keep: true; ptr: Ptr } | { keep: false; report: () => boolean }
  * Check every pointer of `body`; report what is wrong. Returns the pointers to keep after the
  * fixes that were agreed to (the same array when nothing changes).
  */
-export function checkPointers(ctx: FsckContext, vol: Volume, where: { inode: number; start: number; end: number }, body: ExtentBody): Ptr[] {
+export function checkPointers(ctx: FsckContext, vol: Volume, where: { inode: number; start: number; end: number }, body: ExtentBody, generation: (member: number, bucket: number) => number): Ptr[] {
   const fs = vol.fs;
   const seenMembers = new Set<number>();
   const verdicts: Verdict[] = body.pointers.map((p) => {
@@ -51,12 +52,13 @@ export function checkPointers(ctx: FsckContext, vol: Volume, where: { inode: num
     seenMembers.add(p.member);
     const place = placeProblem(fs, p, body.storedSize);
     if (place) return { keep: false, report: () => ctx.problem(P.EXTENT_PTR_BAD, { ...where, member: p.member, offset: p.offset, reason: place, left: kept() }) };
-    const bucketGeneration = vol.space?.generation(p.member, Math.floor(p.offset / fs.bucketSize)) ?? 0;
-    if (p.generation >= bucketGeneration) return { keep: true, ptr: p };
+    const bucketGeneration = generation(p.member, Math.floor(p.offset / fs.bucketSize));
+    if (p.generation === bucketGeneration) return { keep: true, ptr: p };
+    const def = p.generation < bucketGeneration ? P.EXTENT_PTR_STALE : P.EXTENT_PTR_GEN_AHEAD;
     const intact = readIntact(vol, body, p) !== undefined;
-    const stale = { ...where, member: p.member, offset: p.offset, generation: p.generation, bucketGeneration, intact };
-    if (intact) return { keep: true, ptr: ctx.problem(P.EXTENT_PTR_STALE, { ...stale, left: 1 }) ? { ...p, generation: bucketGeneration } : p };
-    return { keep: false, report: () => ctx.problem(P.EXTENT_PTR_STALE, { ...stale, left: kept() }) };
+    const wrong = { ...where, member: p.member, offset: p.offset, generation: p.generation, bucketGeneration, intact };
+    if (intact) return { keep: true, ptr: ctx.problem(def, { ...wrong, left: 1 }) ? { ...p, generation: bucketGeneration } : p };
+    return { keep: false, report: () => ctx.problem(def, { ...wrong, left: kept() }) };
   });
   const kept = () => verdicts.filter((v) => v.keep).length;
   let changed = false;

@@ -11,7 +11,7 @@ import { type ExtentBody, type Key, ops, type Ptr } from '../format/keys.js';
 import type { AllocInfo } from '../format/keys.js';
 import type { Volume } from '../format/volume.js';
 import type { FsInfo } from '../format/superblock.js';
-import { placeProblem } from './fsck-space.js';
+import { GenerationVote, placeProblem } from './fsck-space.js';
 import { Rows } from './fsck-state.js';
 
 /** What a claim on member space belongs to. */
@@ -31,15 +31,15 @@ export function newClaims(): Claims {
 export class Recount {
   readonly used: Float64Array[];
   readonly type: Uint8Array[];
-  /** highest generation a live pointer into the bucket carries */
-  readonly generation: Uint32Array[];
   readonly stripe: Float64Array[];
+  /** each bucket's generation, from its recorded one and the live pointers into it */
+  readonly generations: GenerationVote;
 
-  constructor(private readonly fs: FsInfo) {
+  constructor(private readonly fs: FsInfo, recordedGeneration: (member: number, bucket: number) => number) {
     this.used = fs.members.map((m) => new Float64Array(m.bucketCount));
     this.type = fs.members.map((m) => new Uint8Array(m.bucketCount));
-    this.generation = fs.members.map((m) => new Uint32Array(m.bucketCount));
     this.stripe = fs.members.map((m) => new Float64Array(m.bucketCount));
+    this.generations = new GenerationVote(fs, recordedGeneration);
   }
 
   add(member: number, offset: number, bytes: number, type: number, generation = 0): void {
@@ -49,11 +49,20 @@ export class Recount {
     used[b] += bytes;
     // Metadata wins a bucket's type over data when both claim it (space shared: reported apart).
     if (this.type[member]![b] === BUCKET_DATA.free || type < this.type[member]![b]!) this.type[member]![b] = type;
-    if (generation > this.generation[member]![b]!) this.generation[member]![b] = generation;
+    this.generations.vote(member, offset, generation);
+  }
+
+  /** Stop counting `bytes` at `offset` (space a repair abandons without a checkpoint releasing it). */
+  release(member: number, offset: number, bytes: number): void {
+    const b = Math.floor(offset / this.fs.bucketSize);
+    const used = this.used[member];
+    if (!used || b >= used.length) return;
+    used[b] = Math.max(0, used[b]! - bytes);
+    if (used[b] === 0) this.type[member]![b] = BUCKET_DATA.free;
   }
 
   info(member: number, bucket: number): { usedBytes: number; dataType: number; generation: number; stripeId: number } {
-    return { usedBytes: this.used[member]![bucket]!, dataType: this.type[member]![bucket]!, generation: this.generation[member]![bucket]!, stripeId: this.stripe[member]![bucket]! };
+    return { usedBytes: this.used[member]![bucket]!, dataType: this.type[member]![bucket]!, generation: this.generations.generation(member, bucket), stripeId: this.stripe[member]![bucket]! };
   }
 
   /** The alloc value to record: the recount, with the generation never going down. */
@@ -76,7 +85,8 @@ export interface NodeCopy {
 /** Recount usage of the volume's current state; node copies come from the caller. */
 export function recountUsage(vol: Volume, nodeCopies: Iterable<NodeCopy>, claims?: Claims, onKey?: () => void): Recount {
   const fs = vol.fs;
-  const r = new Recount(fs);
+  const space = vol.space!;
+  const r = new Recount(fs, (m, b) => space.generation(m, b));
   const claim = (member: number, start: number, end: number, kind: number, a = 0, b = 0, c = 0) => claims?.push({ member, start, end, kind, a, b, c });
   fs.members.forEach((m, member) => {
     r.add(member, 0, fs.bucketSize, BUCKET_DATA.superblock);

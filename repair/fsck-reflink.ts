@@ -43,7 +43,7 @@ export function checkReflink(ctx: FsckContext, vol: Volume, st: FsState): Reflin
     }
     let body = decoded.body;
     const start = k.offset - body.liveSize;
-    const pointers = checkPointers(ctx, vol, { inode: 0, start, end: k.offset }, body);
+    const pointers = checkPointers(ctx, vol, { inode: 0, start, end: k.offset }, body, st.generation);
     if (pointers.length === 0) {
       fixes.delete(BTREE.reflink, k);
       continue;

@@ -21,3 +21,35 @@ export function placeProblem(fs: FsInfo, p: Ptr, bytes: number): string | undefi
 export function bucketOf(fs: FsInfo, offset: number): number {
   return Math.floor(offset / fs.bucketSize);
 }
+
+/**
+ * The generation a bucket has, from the one the alloc btree records and those its live pointers
+ * carry. Generations never go down. When some pointer agrees with the record, the record
+ * stands and a pointer ahead of it is the damaged one; when every pointer is ahead, the record
+ * is what fell behind (a reuse whose alloc key was lost), and it moves up to the newest.
+ */
+export class GenerationVote {
+  private readonly agree: Uint8Array[];
+  private readonly ahead: Uint32Array[];
+
+  constructor(private readonly fs: FsInfo, private readonly recorded: (member: number, bucket: number) => number) {
+    this.agree = fs.members.map((m) => new Uint8Array(m.bucketCount));
+    this.ahead = fs.members.map((m) => new Uint32Array(m.bucketCount));
+  }
+
+  vote(member: number, offset: number, generation: number): void {
+    const b = Math.floor(offset / this.fs.bucketSize);
+    const agree = this.agree[member];
+    if (!agree || b >= agree.length) return;
+    const recorded = this.recorded(member, b);
+    if (generation === recorded) agree[b] = 1;
+    else if (generation > recorded && generation > this.ahead[member]![b]!) this.ahead[member]![b] = generation;
+  }
+
+  /** The bucket's generation after the vote. */
+  generation(member: number, bucket: number): number {
+    const recorded = this.recorded(member, bucket);
+    if (!this.agree[member] || bucket >= this.agree[member]!.length) return recorded;
+    return this.agree[member]![bucket] ? recorded : Math.max(recorded, this.ahead[member]![bucket]!);
+  }
+}

@@ -12,8 +12,8 @@ export const INODE = {
   hasXattrs: 1 << 1,
   /** cleared by fsck: counts no longer matter */
   removed: 1 << 2,
-  /** reachable from the root (directory pass) */
-  reached: 1 << 3,
+  /** some field besides those kept here may be wrong (loading saw it): the inodes pass reads it */
+  suspect: 1 << 3,
 } as const;
 
 const FIELDS = {

@@ -7,8 +7,12 @@
 // open for writing (superblock rewrites go straight to the block layer, not through the journal).
 import type { Image } from '../format/image.js';
 import type { Volume } from '../format/volume.js';
-import { SB_OFFSET, SB_TAIL } from '../format/layout.js';
-import { encodeSuperblock } from '../format/superblock.js';
+import { BTREE, BUCKET_DATA, SB_OFFSET, SB_TAIL } from '../format/layout.js';
+import { encodeSuperblock, type FsInfo } from '../format/superblock.js';
+import { decodeNode, type DecodedNode, NodeError } from '../format/btree/node.js';
+import { MemberIOError } from '../format/io.js';
+import { decodeBtreePointer, ops, POS_MAX, POS_MIN } from '../format/keys.js';
+import { CorruptImageError } from '../format/errors.js';
 import type { FsckContext } from './fsck-context.js';
 import { P } from './problems.js';
 
@@ -17,6 +21,99 @@ export interface SuperblockPlan {
   /** copies to rewrite: member and copy number (offsets follow from the member table) */
   rewrite: Array<{ member: number; copy: 0 | 1 }>;
   degraded: boolean;
+}
+
+/**
+ * When valid copies of the newest seq disagree, the one to trust: the candidate under which
+ * the most btree roots read back (a copy whose roots, UUID or geometry were damaged and whose
+ * checksum was then made to agree reads nothing), then the one most copies hold. Undefined when
+ * the copy openImage chose is that one.
+ */
+export function chooseSuperblock(img: Image): FsInfo | undefined {
+  const copies = img.members.flatMap((m) => m.copies.filter((c) => c.result).map((c) => c.result!.fs));
+  const newest = Math.max(...copies.map((f) => f.seq));
+  const groups = new Map<string, { fs: FsInfo; count: number }>();
+  for (const f of copies) {
+    if (f.seq !== newest) continue;
+    const id = encodeSuperblock(f, 0, img.checksums.crc32c).toString('base64');
+    const g = groups.get(id);
+    if (g) g.count++;
+    else groups.set(id, { fs: f, count: 1 });
+  }
+  if (groups.size < 2) return undefined;
+  const score = (fs: FsInfo) => [readableRoots(img, fs), journalAgreement(img, fs), sizesAgreeing(img, fs)];
+  const ranked = [...groups.values()].map((g) => ({ ...g, score: [...score(g.fs), g.count] }))
+    .sort((a, b) => a.score.reduce((d, x, i) => d || b.score[i]! - x, 0));
+  const best = ranked[0]!;
+  const current = encodeSuperblock(img.fs, 0, img.checksums.crc32c);
+  if (encodeSuperblock(best.fs, 0, img.checksums.crc32c).equals(current)) return undefined;
+  const inUse = ranked.find((g) => encodeSuperblock(g.fs, 0, img.checksums.crc32c).equals(current));
+  return inUse && inUse.score.every((x, i) => x === best.score[i]) ? undefined : best.fs;
+}
+
+/** Members whose file has the size the candidate's member table gives. */
+function sizesAgreeing(img: Image, fs: FsInfo): number {
+  return fs.members.filter((m, i) => img.layer.present(i) && img.layer.size(i) === m.size).length;
+}
+
+/**
+ * Journal-ring buckets of the candidate's member table that the candidate's own alloc btree
+ * types journal, less those it gives another use: a damaged ring position points at data.
+ */
+function journalAgreement(img: Image, fs: FsInfo): number {
+  const fsMagic = fs.fsUuid.subarray(0, 8);
+  const root = fs.roots[BTREE.alloc]!;
+  const stack = [{ pointers: root.pointers, level: root.level, checksum: root.checksum as bigint | undefined, seq: root.seq as number | undefined, min: POS_MIN, max: POS_MAX }];
+  let score = 0;
+  for (let visited = 0; stack.length && visited < 4096; visited++) {
+    const v = stack.pop()!;
+    const p = v.pointers[0]!;
+    const m = fs.members[p.member];
+    if (!m || !img.layer.present(p.member) || p.offset + fs.nodeSize > m.bucketCount * fs.bucketSize) continue;
+    let node: DecodedNode;
+    try {
+      node = decodeNode(img.layer.read(p.member, p.offset, fs.nodeSize), { btreeId: BTREE.alloc, level: v.level, fsMagic, checksum: v.checksum, seq: v.seq, min: v.min, max: v.max }, img.checksums);
+    } catch (err) {
+      if (err instanceof NodeError || err instanceof MemberIOError) continue;
+      throw err;
+    }
+    for (const k of node.keys) {
+      if (node.level > 0) {
+        const ptr = decodeBtreePointer(k.value);
+        stack.push({ pointers: ptr.pointers, level: node.level - 1, checksum: ptr.checksum, seq: ptr.seq, min: ptr.min, max: { inode: k.inode, offset: k.offset, snapshot: k.snapshot } });
+        continue;
+      }
+      const member = fs.members[k.inode];
+      if (!member || member.journalBuckets === 0 || k.offset < member.journalBucket || k.offset >= member.journalBucket + member.journalBuckets) continue;
+      try {
+        score += ops.alloc.decode(k.value).dataType === BUCKET_DATA.journal ? 1 : -1;
+      } catch (err) {
+        if (!(err instanceof CorruptImageError)) throw err;
+      }
+    }
+  }
+  return score;
+}
+
+/** How many btree roots some copy of which decodes as `fs` describes it. */
+function readableRoots(img: Image, fs: FsInfo): number {
+  const fsMagic = fs.fsUuid.subarray(0, 8);
+  let readable = 0;
+  for (const root of fs.roots) {
+    const ok = root.pointers.some((p) => {
+      const m = fs.members[p.member];
+      if (!m || !img.layer.present(p.member) || p.offset + fs.nodeSize > m.bucketCount * fs.bucketSize) return false;
+      try {
+        decodeNode(img.layer.read(p.member, p.offset, fs.nodeSize), { btreeId: root.btreeId, level: root.level, fsMagic, checksum: root.checksum, seq: root.seq, min: POS_MIN, max: POS_MAX }, img.checksums);
+        return true;
+      } catch (err) {
+        if (err instanceof NodeError || err instanceof MemberIOError) return false;
+        throw err;
+      }
+    });
+    if (ok) readable++;
+  }
+  return readable;
 }
 
 export function checkSuperblocks(ctx: FsckContext, img: Image): SuperblockPlan {

@@ -62,7 +62,7 @@ export function checkXattrs(ctx: FsckContext, vol: Volume, st: FsState): void {
     if (kept.length) t.c.flags[row] |= INODE.hasXattrs;
     const runs = kept.map((e) => ({ offset: e.key.offset, home: e.home }));
     const lostNow = unreachable(runs, group.map((k) => k.offset));
-    const moves = planMoves(runs, stuck);
+    const moves = kept.length + stuck.length === group.length && !lostNow.includes(true) ? new Map<number, number>() : planMoves(runs, stuck);
     const puts: Key[] = [];
     kept.forEach((e, i) => {
       const to = moves.get(i);

@@ -23,12 +23,13 @@
 // allocated, and the checkpoint at the end writes the alloc btree from it; a final recount of
 // what the checkpoint left confirms it (and corrects it silently if a repair's accounting
 // differed: the repair's problem was reported already).
-import { CorruptImageError } from '../format/errors.js';
-import { openImage } from '../format/image.js';
+import { CorruptImageError, OperationalError } from '../format/errors.js';
+import { type Image, openImage } from '../format/image.js';
+import type { FsInfo } from '../format/superblock.js';
 import { RO_COMPAT_KNOWN } from '../format/layout.js';
 import { Volume } from '../format/volume.js';
 import { FsckContext, type FsckHooks, FsckInterrupted, type FsckMode, type ReportedProblem } from './fsck-context.js';
-import { applySuperblockPlan, checkSuperblocks, type SuperblockPlan } from './fsck-superblocks.js';
+import { applySuperblockPlan, checkSuperblocks, chooseSuperblock, type SuperblockPlan } from './fsck-superblocks.js';
 import { applyJournalPlan, checkJournal, type JournalPlan } from './fsck-journal.js';
 import { type BtreePlan, checkBtrees } from './fsck-btrees.js';
 import { checkAlloc } from './fsck-alloc.js';
@@ -96,101 +97,158 @@ export interface FsckReport {
 
 export async function runFsck(spec: string, options: FsckOptions): Promise<FsckReport> {
   const ctx = new FsckContext(options.mode, options);
-  const passes: PassTiming[] = [];
-  const notes: string[] = [];
-  const run = <T>(index: number, fn: () => T): T | undefined => {
-    const name = PASSES[index - 1]!;
-    ctx.startPass(name);
-    const before = ctx.problems.length;
-    const start = performance.now();
-    try {
-      return fn();
-    } catch (err) {
-      if (!(err instanceof CorruptImageError)) throw err;
-      ctx.problem(P.CHECK_INCOMPLETE, { pass: name, reason: err.message }, false);
-      return undefined;
-    } finally {
-      passes.push({ pass: index, name, ms: Math.round(performance.now() - start), problems: ctx.problems.length - before });
-    }
-  };
-
-  const probe = await openImage(spec, { allowDegraded: true });
+  const run = new PassRunner(ctx);
+  let probe = await openImage(spec, { allowDegraded: true });
+  // Copies of the newest seq that disagree: open with the one whose btrees read back.
+  const superblock = chooseSuperblock(probe);
+  if (superblock) {
+    probe.close();
+    probe = await openImage(spec, { allowDegraded: true, superblock });
+  }
   const members = probe.members.map((m) => ({ index: m.index, path: m.path, present: m.present }));
   const uuid = probe.fs.fsUuid.toString('hex');
-  let sb: SuperblockPlan | undefined;
-  let journal: JournalPlan | undefined;
-  let btrees: BtreePlan | undefined;
+  // Known before anything is reported: no problem is answered yes that cannot be fixed.
+  if (probe.degraded) run.holdWrites('a member is missing: checked degraded, nothing written');
+  if (probe.fs.roCompat & ~RO_COMPAT_KNOWN) run.holdWrites(`unknown read-only-compatible features 0x${(probe.fs.roCompat & ~RO_COMPAT_KNOWN).toString(16)}: checked read-only`);
+  let onDisk: OnDisk | undefined;
   let interrupted = false;
   try {
-    sb = run(1, () => checkSuperblocks(ctx, probe));
-    if (sb?.degraded) holdWrites(ctx, notes, 'a member is missing: checked degraded, nothing written');
-    if (probe.fs.roCompat & ~RO_COMPAT_KNOWN) holdWrites(ctx, notes, `unknown read-only-compatible features 0x${(probe.fs.roCompat & ~RO_COMPAT_KNOWN).toString(16)}: checked read-only`);
-    journal = run(2, () => checkJournal(ctx, probe));
-    btrees = run(3, () => checkBtrees(ctx, probe));
+    onDisk = checkOnDisk(run, probe);
   } catch (err) {
     if (!(err instanceof FsckInterrupted)) throw err;
     interrupted = true;
   } finally {
     probe.close();
   }
-  if (!sb || !journal || !btrees) holdWrites(ctx, notes, 'the on-disk structure could not be read whole: checked read-only');
+  if (onDisk && !onDisk.whole) run.holdWrites('the on-disk structure could not be read whole: checked read-only');
   // -p repairs alone only what is safe alone; damage below the logical level it leaves to -y whole.
-  if (options.mode === 'preen' && ctx.problems.some((p) => !p.fixed && p.severity !== 'info')) holdWrites(ctx, notes, 'damage that -p does not repair: nothing written; run strata fsck -y');
-
-  let st: FsState | undefined;
-  let settled = 0;
-  let modified = false;
-  if (!interrupted) {
-    let vol: Volume | undefined;
-    try {
-      vol = await Volume.open(spec, {
-        writable: ctx.mayWrite, allowDegraded: true, rebuild: btrees?.rebuild ?? new Map(), trackUsage: true, deferReplayCheckpoint: true,
-      });
-    } catch (err) {
-      if (!(err instanceof CorruptImageError)) throw err;
-      ctx.problem(P.CHECK_INCOMPLETE, { pass: 'open', reason: err.message }, false);
-    }
-    if (vol) {
-      try {
-        if (ctx.mayWrite) prepareWrites(vol, ctx, sb!, journal!, btrees!);
-        const needsCheckpoint: boolean[] = [];
-        run(4, () => checkAlloc(ctx, vol!, btrees?.nodes ?? []));
-        st = run(5, () => {
-          const state = loadState(ctx, vol!);
-          checkExtents(ctx, vol!, state);
-          return state;
-        });
-        if (st) {
-          const state = st;
-          needsCheckpoint.push(run(6, () => checkReflink(ctx, vol!, state))?.needsCheckpoint ?? false);
-          needsCheckpoint.push(run(7, () => checkStripes(ctx, vol!, state))?.needsCheckpoint ?? false);
-          needsCheckpoint.push(run(8, () => checkInodes(ctx, vol!, state))?.needsCheckpoint ?? false);
-          run(9, () => checkDirents(ctx, vol!, state));
-          run(10, () => checkXattrs(ctx, vol!, state));
-          run(11, () => checkDirectoryTree(ctx, vol!, state));
-          run(12, () => checkLinkCounts(ctx, vol!, state));
-        }
-        if (ctx.mayWrite && (vol.dirty || ctx.problems.some((p) => p.fixed) || needsCheckpoint.some(Boolean))) {
-          vol.checkpoint();
-          settled = settleUsage(vol);
-          modified = true;
-        }
-      } catch (err) {
-        if (!(err instanceof FsckInterrupted)) throw err;
-        interrupted = true;
-      } finally {
-        // Interrupted or not, what was committed is folded in: the image is left consistent.
-        if (ctx.mayWrite) vol.close();
-        else vol.abandon();
-      }
-    }
-  }
-  return { uuid, members, mode: options.mode, problems: ctx.problems, passes, notes, summary: summarize(ctx, st, btrees, modified, interrupted), settled };
+  if (options.mode === 'preen' && ctx.problems.some((p) => !p.fixed && p.severity !== 'info')) run.holdWrites('damage that -p does not repair: nothing written; run strata fsck -y');
+  const result = interrupted || !onDisk ? { interrupted: true, modified: false } : await checkVolume(run, spec, superblock, onDisk);
+  return {
+    uuid, members, mode: options.mode, problems: ctx.problems, passes: run.timings, notes: run.notes,
+    summary: summarize(ctx, result.state, onDisk?.btrees, result.modified, result.interrupted), settled: result.settled ?? 0,
+  };
 }
 
-function holdWrites(ctx: FsckContext, notes: string[], why: string): void {
-  if (ctx.mode !== 'check' && ctx.mayWrite) notes.push(why);
-  ctx.forbidWrites();
+/** Runs passes by number: times them, and turns a pass that meets corruption it cannot get past into CHECK_INCOMPLETE. */
+class PassRunner {
+  readonly timings: PassTiming[] = [];
+  readonly notes: string[] = [];
+
+  constructor(readonly ctx: FsckContext) {}
+
+  pass<T>(index: number, fn: () => T): T | undefined {
+    const name = PASSES[index - 1]!;
+    this.ctx.startPass(name);
+    const before = this.ctx.problems.length;
+    const start = performance.now();
+    try {
+      return fn();
+    } catch (err) {
+      if (!(err instanceof CorruptImageError)) throw err;
+      this.ctx.problem(P.CHECK_INCOMPLETE, { pass: name, reason: err.message }, false);
+      return undefined;
+    } finally {
+      this.timings.push({ pass: index, name, ms: Math.round(performance.now() - start), problems: this.ctx.problems.length - before });
+    }
+  }
+
+  /** Nothing is written from now on; `why` goes into the notes when repairs were asked for. */
+  holdWrites(why: string): void {
+    if (this.ctx.mode !== 'check' && this.ctx.mayWrite) this.notes.push(why);
+    this.ctx.forbidWrites();
+  }
+}
+
+interface OnDisk {
+  sb: SuperblockPlan;
+  journal: JournalPlan;
+  btrees: BtreePlan;
+  /** every pass finished */
+  whole: boolean;
+}
+
+/** Passes 1-3, on the bytes as they are on disk. */
+function checkOnDisk(run: PassRunner, probe: Image): OnDisk {
+  const sb = run.pass(1, () => checkSuperblocks(run.ctx, probe));
+  const journal = run.pass(2, () => checkJournal(run.ctx, probe));
+  const btrees = run.pass(3, () => checkBtrees(run.ctx, probe));
+  return {
+    sb: sb ?? { resize: [], rewrite: [], degraded: false },
+    journal: journal ?? { replayed: 0, invalidate: [] },
+    btrees: btrees ?? { nodes: [], rebuild: new Map(), rebuildAgreed: false, rewrite: [], checked: 0 },
+    whole: Boolean(sb && journal && btrees),
+  };
+}
+
+interface VolumeResult {
+  state?: FsState;
+  modified: boolean;
+  interrupted: boolean;
+  settled?: number;
+}
+
+/** Passes 4-12 on the volume (journal replayed, damaged btrees rebuilt in memory), then the checkpoint. */
+async function checkVolume(run: PassRunner, spec: string, superblock: FsInfo | undefined, onDisk: OnDisk): Promise<VolumeResult> {
+  const ctx = run.ctx;
+  let vol: Volume;
+  try {
+    vol = await Volume.open(spec, {
+      writable: ctx.mayWrite, allowDegraded: true, superblock, rebuild: onDisk.btrees.rebuild, trackUsage: true, deferReplayCheckpoint: true,
+    });
+  } catch (err) {
+    if (!(err instanceof CorruptImageError)) throw err;
+    ctx.problem(P.CHECK_INCOMPLETE, { pass: 'open', reason: err.message }, false);
+    return { modified: false, interrupted: false };
+  }
+  const result: VolumeResult = { modified: false, interrupted: false };
+  let keep = ctx.mayWrite;
+  try {
+    if (ctx.mayWrite) prepareWrites(vol, ctx, onDisk);
+    const recount = run.pass(4, () => checkAlloc(ctx, vol, onDisk.btrees.nodes, new Set(onDisk.btrees.rebuild.keys())));
+    const generation = recount ? (m: number, b: number) => recount.generations.generation(m, b) : (m: number, b: number) => vol.space!.generation(m, b);
+    const st = run.pass(5, () => {
+      const state = loadState(ctx, vol, generation);
+      checkExtents(ctx, vol, state);
+      return state;
+    });
+    result.state = st;
+    const superblockChanged: boolean[] = [];
+    if (st) {
+      superblockChanged.push(run.pass(6, () => checkReflink(ctx, vol, st))?.needsCheckpoint ?? false);
+      superblockChanged.push(run.pass(7, () => checkStripes(ctx, vol, st))?.needsCheckpoint ?? false);
+      superblockChanged.push(run.pass(8, () => checkInodes(ctx, vol, st))?.needsCheckpoint ?? false);
+      run.pass(9, () => checkDirents(ctx, vol, st));
+      run.pass(10, () => checkXattrs(ctx, vol, st));
+      run.pass(11, () => checkDirectoryTree(ctx, vol, st));
+      run.pass(12, () => checkLinkCounts(ctx, vol, st));
+    }
+    if (ctx.mayWrite && (vol.dirty || ctx.problems.some((p) => p.fixed) || superblockChanged.some(Boolean))) {
+      vol.checkpoint();
+      result.settled = settleUsage(vol);
+      result.modified = true;
+    }
+  } catch (err) {
+    if (err instanceof FsckInterrupted) {
+      result.interrupted = true;
+      // Committed repairs are folded in by the checkpoint at close; before the first commit the
+      // usage table may not be corrected yet, so nothing is checkpointed at all.
+      keep = ctx.mayWrite && ctx.beforeFirstCommit === undefined;
+      ctx.unfixFrom(keep ? ctx.pass : undefined);
+    } else if (err instanceof OperationalError && ctx.mayWrite) {
+      // A repair could not be written (no free bucket, too few members for the replicas): what
+      // was committed stays in the journal (a later open replays it), but none of it is folded
+      // in, so nothing counts as fixed.
+      keep = false;
+      ctx.forbidWrites();
+      if (err.code === 'ENOSPC') ctx.problem(P.NO_SPACE, { reason: err.message }, false);
+      else ctx.problem(P.CHECK_INCOMPLETE, { pass: 'repair', reason: err.message }, false);
+    } else throw err;
+  } finally {
+    if (keep) vol.close();
+    else vol.abandon();
+  }
+  return result;
 }
 
 /**
@@ -199,10 +257,10 @@ function holdWrites(ctx: FsckContext, notes: string[], why: string): void {
  * repair is committed (its entries would otherwise be overwritten), and only after the alloc
  * pass has corrected the usage the checkpoint allocates from.
  */
-function prepareWrites(vol: Volume, ctx: FsckContext, sb: SuperblockPlan, journal: JournalPlan, btrees: BtreePlan): void {
-  applySuperblockPlan(vol, sb);
-  applyJournalPlan(vol, journal);
-  for (const r of btrees.rewrite) vol.trees[r.btreeId]!.rewrite(r.at);
+function prepareWrites(vol: Volume, ctx: FsckContext, onDisk: OnDisk): void {
+  applySuperblockPlan(vol, onDisk.sb);
+  applyJournalPlan(vol, onDisk.journal);
+  for (const r of onDisk.btrees.rewrite) vol.trees[r.btreeId]!.rewrite(r.at);
   ctx.beforeFirstCommit = () => {
     if (vol.replay.replayed > 0) vol.checkpoint();
   };

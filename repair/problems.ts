@@ -129,6 +129,11 @@ export const P = {
     message: (c) => `${node(c)}: pointer to member ${c.member} offset ${c.offset} has generation ${c.generation}, the bucket's is ${c.bucketGeneration} (stale), yet the node there is intact`,
     fix: () => 'Rewrite the node to a current bucket',
   }),
+  NODE_PTR_GEN_AHEAD: def<Where & { member: number; offset: number; generation: number; bucketGeneration: number }>({
+    code: 'NODE_PTR_GEN_AHEAD', severity: 'error',
+    message: (c) => `${node(c)}: pointer to member ${c.member} offset ${c.offset} has generation ${c.generation}, ahead of the bucket's ${c.bucketGeneration} (which other pointers into it carry)`,
+    fix: () => 'Rewrite the node to a current bucket',
+  }),
   NODE_PTR_LEVEL: def<Where & { recorded: number }>({
     code: 'NODE_PTR_LEVEL', severity: 'warning', preenOk: true,
     message: (c) => `${node(c)}: its parent's pointer records level ${c.recorded}`,
@@ -198,7 +203,7 @@ export const P = {
   }),
   ALLOC_GEN_LOW: def<Bucket & { recorded: number; pointer: number }>({
     code: 'ALLOC_GEN_LOW', severity: 'error', preenOk: true,
-    message: (c) => `${bucket(c)} has generation ${c.recorded}, but a live pointer into it expects ${c.pointer}`,
+    message: (c) => `${bucket(c)} has generation ${c.recorded}, but every live pointer into it expects ${c.pointer} or more`,
     fix: (c) => `Raise the generation to ${c.pointer}`,
   }),
   ALLOC_STRIPE_WRONG: def<Bucket & { recorded: number; counted: number }>({
@@ -218,10 +223,10 @@ export const P = {
     message: (c) => `extent key of inode ${c.inode} ending at ${c.offset} (${c.type}) is invalid: ${c.reason}`,
     fix: () => 'Delete it (its range becomes a hole)',
   }),
-  EXTENT_NO_INODE: def<{ inode: number; extents: number }>({
+  EXTENT_NO_INODE: def<{ inode: number; extents: number; end: number }>({
     code: 'EXTENT_NO_INODE', severity: 'error',
     message: (c) => `${c.extents} extent${c.extents === 1 ? ' belongs' : 's belong'} to inode ${c.inode}, which does not exist`,
-    fix: (c) => (c.extents === 1 ? 'Delete it' : 'Delete them'),
+    fix: (c) => `Recreate inode ${c.inode} as a regular file of ${c.end} bytes holding ${c.extents === 1 ? 'it' : 'them'}`,
   }),
   EXTENT_NOT_FILE: def<{ inode: number; kind: string; extents: number }>({
     code: 'EXTENT_NOT_FILE', severity: 'error',
@@ -246,6 +251,11 @@ export const P = {
   EXTENT_PTR_STALE: def<Ext & { member: number; offset: number; generation: number; bucketGeneration: number; intact: boolean; left: number }>({
     code: 'EXTENT_PTR_STALE', severity: 'error',
     message: (c) => `${ext(c)}: pointer to member ${c.member} offset ${c.offset} has generation ${c.generation}, the bucket's is ${c.bucketGeneration} (stale); the data there ${c.intact ? 'is intact' : 'is not this extent\'s'}`,
+    fix: (c) => (c.intact ? `Set the pointer's generation to ${c.bucketGeneration}` : c.left > 0 ? 'Drop the pointer (other copies remain)' : 'Delete the extent (its range becomes a hole)'),
+  }),
+  EXTENT_PTR_GEN_AHEAD: def<Ext & { member: number; offset: number; generation: number; bucketGeneration: number; intact: boolean; left: number }>({
+    code: 'EXTENT_PTR_GEN_AHEAD', severity: 'error',
+    message: (c) => `${ext(c)}: pointer to member ${c.member} offset ${c.offset} has generation ${c.generation}, ahead of the bucket's ${c.bucketGeneration} (which other pointers into it carry); the data there ${c.intact ? 'is intact' : 'is not this extent\'s'}`,
     fix: (c) => (c.intact ? `Set the pointer's generation to ${c.bucketGeneration}` : c.left > 0 ? 'Drop the pointer (other copies remain)' : 'Delete the extent (its range becomes a hole)'),
   }),
   EXTENT_REPLICAS_SAME_MEMBER: def<Ext & { member: number }>({
@@ -317,7 +327,7 @@ export const P = {
   INODE_BAD: def<{ inode: number; reason: string }>({
     code: 'INODE_BAD', severity: 'error',
     message: (c) => `inode ${c.inode} is invalid: ${c.reason}`,
-    fix: () => 'Clear it (names of it are removed, its data freed)',
+    fix: () => 'Clear it (a new inode keeps its data and entries; names of it are removed)',
   }),
   INODE_TYPE_BAD: def<{ inode: number; mode: string; kind: string }>({
     code: 'INODE_TYPE_BAD', severity: 'error',
@@ -368,7 +378,12 @@ export const P = {
   }),
   DIRENT_DIR_MISSING: def<{ dir: number; entries: number }>({
     code: 'DIRENT_DIR_MISSING', severity: 'error',
-    message: (c) => `${c.entries} directory entr${c.entries === 1 ? 'y belongs' : 'ies belong'} to inode ${c.dir}, which does not exist or is not a directory`,
+    message: (c) => `${c.entries} directory entr${c.entries === 1 ? 'y belongs' : 'ies belong'} to inode ${c.dir}, which does not exist`,
+    fix: (c) => `Recreate inode ${c.dir} as a directory holding ${c.entries === 1 ? 'it' : 'them'}`,
+  }),
+  DIRENT_OWNER_NOT_DIR: def<{ dir: number; kind: string; entries: number }>({
+    code: 'DIRENT_OWNER_NOT_DIR', severity: 'error',
+    message: (c) => `${c.entries} directory entr${c.entries === 1 ? 'y belongs' : 'ies belong'} to inode ${c.dir}, a ${c.kind}`,
     fix: (c) => `Remove ${c.entries === 1 ? 'it' : 'them'} (what ${c.entries === 1 ? 'it names goes' : 'they name go'} to /lost+found)`,
   }),
   DIRENT_TARGET_MISSING: def<{ dir: number; name: string; target: number }>({
@@ -469,6 +484,11 @@ export const P = {
   }),
 
   // ------------------------------------------------------------------------------------- general
+  NO_SPACE: def<{ reason: string }>({
+    code: 'NO_SPACE', severity: 'error',
+    message: (c) => `no space for the copy-on-write writes the repairs need (${c.reason}): no repair was made durable`,
+    fix: () => 'Free space (strata rm) or give the member more room, then run strata fsck -y again',
+  }),
   CHECK_INCOMPLETE: def<{ pass: string; reason: string }>({
     code: 'CHECK_INCOMPLETE', severity: 'error',
     message: (c) => `pass ${c.pass} stopped early: ${c.reason}`,

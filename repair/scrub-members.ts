@@ -35,6 +35,8 @@ export interface MemberCheck {
   problem?: 'missing' | 'short' | 'long';
   /** for a missing member: the named path it can be recreated at, when that is safe */
   recreateAt?: string;
+  /** for a missing member: why it is not recreated */
+  notRecreated?: string;
   outcome?: RepairOutcome;
 }
 
@@ -149,14 +151,49 @@ export function repairSuperblocks(img: Image, checks: SuperblockCheck[]): void {
 }
 
 /**
- * Which missing member can be recreated, and where. Only a path the user named that does not
- * exist qualifies, and only when the match is certain: exactly one member is missing and
- * exactly one named path is absent. (Member files carry no name of their own, so with two
- * missing members nothing tells which path was whose.)
+ * How many member files the image was built to survive losing: the parity blocks of its stripes
+ * (or its data replicas less one), and its metadata replicas less one, whichever is fewer; at
+ * least one, so a single missing member can always be recreated (replaced by an empty file and
+ * refilled from what the others hold).
  */
-export function planRecreation(absentNamed: string[], members: MemberCheck[]): void {
+export function memberLossTolerated(img: Image): number {
+  const data = img.fs.ecParity > 0 ? img.fs.ecParity : img.fs.dataReplicas - 1;
+  return Math.max(1, Math.min(data, img.fs.metadataReplicas - 1));
+}
+
+/**
+ * Which missing members can be recreated, and where. Only paths the user named that do not
+ * exist qualify, only when the match of path to member is certain, and only for as many
+ * members as the image survives losing (`tolerated`; beyond that what lived on them is lost
+ * anyway, and empty files would only hide that the image is degraded). Member files carry no
+ * name of their own, so the match is certain when:
+ *   - exactly one member is missing and exactly one named path is absent; or
+ *   - every member is named, in member-table order (each named path that exists is the member
+ *     whose index is its place in `<image>`), so each absent path is the member at its place.
+ */
+export function planRecreation(named: string[], absentNamed: string[], members: MemberCheck[], tolerated: number): void {
   const missing = members.filter((m) => m.problem === 'missing');
-  if (missing.length === 1 && absentNamed.length === 1) missing[0]!.recreateAt = absentNamed[0]!;
+  if (missing.length === 0) return;
+  const refuse = (why: string) => {
+    for (const m of missing) m.notRecreated = why;
+  };
+  if (missing.length > tolerated) return refuse(`not recreated: ${missing.length} members are missing, more than the ${tolerated} this image was made to survive losing`);
+  const unnamed = `not recreated: name ${missing.length === 1 ? 'its path' : 'every member, in member order,'} in the image argument (a.img:b.img:...) to let scrub recreate it`;
+  if (missing.length === 1 && absentNamed.length === 1) {
+    missing[0]!.recreateAt = absentNamed[0]!;
+    return;
+  }
+  if (named.length !== members.length) return refuse(unnamed);
+  const absent = new Set(absentNamed);
+  const inOrder = named.every((p, i) => {
+    const m = members[i]!;
+    if (absent.has(p)) return m.problem === 'missing';
+    return m.path !== null && path.resolve(m.path) === path.resolve(p);
+  });
+  if (!inOrder) return refuse(unnamed);
+  named.forEach((p, i) => {
+    if (absent.has(p)) members[i]!.recreateAt = p;
+  });
 }
 
 /**

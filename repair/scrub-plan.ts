@@ -3,7 +3,8 @@
 // member and offset order (scrub-read.ts verifies each copy on its own), and the first good
 // copy of each node tells what lies below it: the child nodes of an interior node, the extents
 // of a leaf of the extents btree (`extent` keys) and of the reflink btree (`indirectExtent`
-// keys). The extent copies are collected, not read: scrub.ts reads them afterwards in one
+// keys), and the stripes of a leaf of the stripes btree. The extent copies and stripe blocks
+// are collected, not read: scrub.ts reads them afterwards, stripe by stripe and then in one
 // pass ordered by member and offset.
 //
 // Invariant: a node none of whose copies verifies stays in the plan (its copies are reported)
@@ -12,7 +13,7 @@ import type { Image } from '../format/image.js';
 import { NodeReadError } from '../format/image.js';
 import { readAndVerify, type ScrubProgress } from './scrub-read.js';
 import { replayable, scanRing } from '../format/journal.js';
-import { BadValueError, decodeBtreePointer, type ExtentBody, type Key, ops, type Pos, POS_MAX, POS_MIN, posToText, type Ptr } from '../format/keys.js';
+import { BadValueError, decodeBtreePointer, type ExtentBody, type Key, ops, type Pos, POS_MAX, POS_MIN, posToText, type Ptr, type Stripe } from '../format/keys.js';
 import { BTREE, BTREE_NAMES, KEY_TYPE, MAX_BTREE_DEPTH, MAX_EXTENT_SIZE } from '../format/layout.js';
 import type { DecodedNode } from '../format/btree/node.js';
 import { FieldRangeError } from '../format/codec.js';
@@ -36,6 +37,8 @@ export interface CopyRecord {
   checked?: boolean;
   /** the copy's bytes are not in the member file at all: the member is missing, or the file ends before them */
   notInFile?: boolean;
+  /** the copy lies in a stripe data block and is verified from the block's bytes (read, and counted, once) */
+  inStripeBlock?: boolean;
   /** for data stored without a checksum: crc32c of the bytes, so replicas can be compared */
   digest?: number;
   /** set once a repair was tried: repaired, or why not */
@@ -74,6 +77,51 @@ export interface ExtentTarget {
 
 export type ScrubTarget = NodeTarget | ExtentTarget;
 
+/** One block of a stripe (a whole bucket): where it is and what scrub found there. */
+export interface StripeBlockRecord {
+  /** 0..k-1 data, k..k+m-1 parity */
+  index: number;
+  member: number;
+  offset: number;
+  length: number;
+  state: CopyState;
+  /** chunks (2^checksum_granularity_bits bytes each) that failed their checksum or could not be read */
+  badChunks: number[];
+  reason?: string;
+  /** why scrub must never write here (see CopyRecord.unwritable) */
+  unwritable?: string;
+  /** the pointer names no valid place: never read or written */
+  outside?: boolean;
+  /** the block's bytes were read and checked */
+  checked?: boolean;
+  /** some of the block's bytes are not in the member file: the member is missing, or the file ends before them */
+  notInFile?: boolean;
+  /** every bad chunk was rebuilt from the other blocks and the result matched the chunk's checksum */
+  rebuildable?: boolean;
+  outcome?: { repaired: boolean; note?: string };
+}
+
+export interface StripeTarget {
+  kind: 'stripe';
+  id: number;
+  stripe: Stripe;
+  blocks: StripeBlockRecord[];
+  /**
+   * The extent copies lying inside each data block, verified from the block's bytes as they
+   * are read (the data pass then skips them: every byte is read once).
+   */
+  contents: WorkItem[][];
+  /**
+   * Whether parity agrees with data, over the chunks where a good block was left over to check
+   * it with (a chunk with as many bad blocks as parity blocks can be rebuilt but not checked).
+   */
+  parity: 'matches' | 'mismatch' | 'unchecked';
+  /** chunks where parity disagrees with data although every block passed its chunk checksum */
+  parityMismatchChunks: number[];
+  /** chunks with more bad blocks than parity blocks: those bytes cannot be rebuilt */
+  lostChunks: number[];
+}
+
 /** A file range mapped into the reflink address space (reflinkPointer key), for naming. */
 export interface ReflinkUse {
   inode: number;
@@ -85,6 +133,8 @@ export interface ReflinkUse {
 export interface ScrubPlan {
   nodes: NodeTarget[];
   extents: ExtentTarget[];
+  /** in stripe id order */
+  stripes: StripeTarget[];
   reflinkUses: ReflinkUse[];
   /** keys the scan could not interpret (a node that verifies but holds a bad value: fsck's job) */
   warnings: string[];
@@ -193,7 +243,8 @@ export interface ScanOptions {
  * At most MAX_BTREE_DEPTH rounds: each round is one level below the previous one.
  */
 export async function scanBtrees(img: Image, options: ScanOptions): Promise<ScrubPlan> {
-  const plan: ScrubPlan = { nodes: [], extents: [], reflinkUses: [], warnings: [], interrupted: false };
+  const plan: ScrubPlan = { nodes: [], extents: [], stripes: [], reflinkUses: [], warnings: [], interrupted: false };
+  const stripeIds = new Set<number>();
   const addExtent = (body: ExtentBody, owner: ExtentOwner, where: () => string): void => {
     const problem = sizesProblem(body);
     if (problem) plan.warnings.push(`${where()}: ${problem}; its copies were not read (run strata fsck)`);
@@ -212,10 +263,22 @@ export async function scanBtrees(img: Image, options: ScanOptions): Promise<Scru
       if (options.metadataOnly) return;
       const ind = decodeOrWarn(() => ops.indirectExtent.decode(key.value), where, plan.warnings);
       if (ind) addExtent(ind.body, { kind: 'reflink', start: key.offset - ind.body.liveSize, end: key.offset }, where);
+    } else if (btreeId === BTREE.stripes && key.type === KEY_TYPE.stripe) {
+      // A stripe's blocks are data (parity included): --metadata-only leaves them out.
+      if (options.metadataOnly || stripeIds.has(key.offset)) return;
+      const stripe = decodeOrWarn(() => ops.stripe.decode(key.value), where, plan.warnings);
+      if (!stripe) return;
+      const problem = ops.stripe.validate(key, stripe) ?? (stripe.blockSize !== img.fs.bucketSize ? `stripe blocks of ${stripe.blockSize} bytes, buckets are ${img.fs.bucketSize}` : undefined);
+      if (problem) {
+        plan.warnings.push(`${where()}: ${problem}; its blocks were not read (run strata fsck)`);
+        return;
+      }
+      stripeIds.add(key.offset);
+      plan.stripes.push(stripeTarget(img, key.offset, stripe));
     }
   };
   // Only leaves of these btrees hold keys the scan needs; other leaves are just verified.
-  const leavesOfInterest = new Set<number>([BTREE.extents, BTREE.reflink]);
+  const leavesOfInterest = new Set<number>([BTREE.extents, BTREE.reflink, BTREE.stripes]);
 
   let round: NodeTarget[] = [];
   img.fs.roots.forEach((root, btreeId) => {
@@ -246,6 +309,7 @@ export async function scanBtrees(img: Image, options: ScanOptions): Promise<Scru
     round = next;
   }
   if (!plan.interrupted) addJournalExtents(img, plan, leafKey);
+  plan.stripes.sort((a, b) => a.id - b.id);
   return plan;
 }
 
@@ -288,6 +352,16 @@ function childTargets(img: Image, parent: NodeTarget, node: DecodedNode, warning
   return children;
 }
 
+function stripeTarget(img: Image, id: number, stripe: Stripe): StripeTarget {
+  const blocks = stripe.pointers.map((p, index): StripeBlockRecord => {
+    const block: StripeBlockRecord = { index, member: p.member, offset: p.offset, length: stripe.blockSize, state: 'unread', badChunks: [] };
+    const outside = locationProblem(img, p.member, p.offset, stripe.blockSize);
+    if (outside) Object.assign(block, { state: 'bad', reason: outside, unwritable: outside, outside: true });
+    return block;
+  });
+  return { kind: 'stripe', id, stripe, blocks, contents: Array.from({ length: stripe.dataBlocks }, () => []), parity: 'unchecked', parityMismatchChunks: [], lostChunks: [] };
+}
+
 function extentTarget(img: Image, body: ExtentBody, owner: ExtentOwner): ExtentTarget {
   return { kind: 'extent', body, owner, copies: body.pointers.map((p) => newCopy(img, p, body.storedSize)) };
 }
@@ -308,21 +382,47 @@ export function workList(targets: ScrubTarget[]): WorkItem[] {
   return items.sort((a, b) => a.copy.member - b.copy.member || a.copy.offset - b.copy.offset);
 }
 
-/**
- * Mark every copy whose bytes overlap another copy's (node or extent) as unwritable: rewriting
- * one would destroy the other. A cross-linked place is fsck's to untangle.
- */
-export function markSharedPlaces(targets: ScrubTarget[]): void {
-  const copies = targets.flatMap((t) => t.copies).filter((c) => !c.outside);
-  copies.sort((a, b) => a.member - b.member || a.offset - b.offset);
-  // `reach` is the copy reaching furthest among the earlier copies of the same member.
-  let reach: CopyRecord | undefined;
-  for (const copy of copies) {
-    if (reach && reach.member === copy.member && reach.offset + reach.length > copy.offset) {
+/** A stretch of a member that scrub may rewrite: a node or extent copy, or a stripe block. */
+interface Place {
+  member: number;
+  offset: number;
+  length: number;
+  unwritable?: string;
+  outside?: boolean;
+}
+
+/** Mark every place whose bytes overlap another's as unwritable: rewriting one would destroy the other. */
+function markOverlaps(places: Place[]): void {
+  places = places.filter((p) => !p.outside);
+  places.sort((a, b) => a.member - b.member || a.offset - b.offset);
+  // `reach` is the place reaching furthest among the earlier places of the same member.
+  let reach: Place | undefined;
+  for (const place of places) {
+    if (reach && reach.member === place.member && reach.offset + reach.length > place.offset) {
       const note = `shares bytes with another copy at offset ${reach.offset}..${reach.offset + reach.length} (run strata fsck)`;
       reach.unwritable ??= note;
-      copy.unwritable ??= note;
+      place.unwritable ??= note;
     }
-    if (!reach || reach.member !== copy.member || copy.offset + copy.length > reach.offset + reach.length) reach = copy;
+    if (!reach || reach.member !== place.member || place.offset + place.length > reach.offset + reach.length) reach = place;
+  }
+}
+
+/**
+ * Mark every copy whose bytes overlap another copy's (node or extent), and every stripe block
+ * overlapping anything but the extent copies it holds, as unwritable. A cross-linked place is
+ * fsck's to untangle. An extent copy inside an unwritable stripe block is unwritable too: it
+ * is rewritten only as part of its block.
+ */
+export function markSharedPlaces(targets: ScrubTarget[], stripes: StripeTarget[] = []): void {
+  const copies = targets.flatMap((t) => t.copies);
+  markOverlaps(copies);
+  if (stripes.length === 0) return;
+  const held = new Set(stripes.flatMap((s) => s.contents.flat().map((w) => w.copy)));
+  markOverlaps([...stripes.flatMap((s) => s.blocks), ...copies.filter((c) => !held.has(c))]);
+  for (const s of stripes) {
+    s.contents.forEach((items, b) => {
+      const why = s.blocks[b]!.unwritable;
+      if (why) for (const w of items) w.copy.unwritable ??= why;
+    });
   }
 }

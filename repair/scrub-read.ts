@@ -38,8 +38,25 @@ export class ScrubProgress {
 export interface ReadPhaseOptions {
   signal?: AbortSignal;
   progress?: ScrubProgress;
-  /** the decoded node of a node copy that verified (called for every good node copy) */
+  /**
+   * The decoded node of a node copy that verified (called for every good node copy). Its keys'
+   * values point into a read buffer that is reused once the callback returns: copy what is kept.
+   */
   onGoodNode?: (target: NodeTarget, node: DecodedNode) => void;
+}
+
+/**
+ * One read buffer, reused for every run: allocating a fresh one per read cost about a third of
+ * scrub's time in page faults, copying and garbage collection (docs/scrub.md, Performance).
+ */
+export class ReadBuffer {
+  private buffer = Buffer.allocUnsafe(0);
+
+  /** A buffer of exactly `length` bytes; its contents are replaced by the next call. */
+  take(length: number): Buffer {
+    if (this.buffer.length < length) this.buffer = Buffer.allocUnsafe(Math.max(length, MAX_RUN_BYTES));
+    return this.buffer.subarray(0, length);
+  }
 }
 
 export interface ReadPhaseResult {
@@ -92,7 +109,8 @@ function verifyCopy(img: Image, target: ScrubTarget, bytes: Buffer, copy?: CopyR
   return undefined;
 }
 
-function settle(img: Image, item: WorkItem, bytes: Buffer, options: ReadPhaseOptions): void {
+/** Verify one copy's bytes and record the verdict on it. */
+export function settle(img: Image, item: WorkItem, bytes: Buffer, options: ReadPhaseOptions): void {
   const checked = verifyCopy(img, item.target, bytes, item.copy);
   item.copy.checked = true;
   if (typeof checked === 'string') {
@@ -103,7 +121,7 @@ function settle(img: Image, item: WorkItem, bytes: Buffer, options: ReadPhaseOpt
   if (checked && item.target.kind === 'node') options.onGoodNode?.(item.target, checked);
 }
 
-function fail(item: WorkItem, reason: string): void {
+export function fail(item: WorkItem, reason: string): void {
   item.copy.state = 'bad';
   item.copy.reason = reason;
 }
@@ -135,12 +153,23 @@ function* runsOf(items: WorkItem[], fileSize: number, progress: ScrubProgress): 
   if (run) yield run;
 }
 
-/** Verify every copy of the work list (ordered by member and offset, as workList returns it). */
+interface Run {
+  member: number;
+  start: number;
+  end: number;
+  items: WorkItem[];
+}
+
+/**
+ * Verify every copy of the work list (ordered by member and offset, as workList returns it).
+ * Runs are read ahead: the next run is read on the thread pool while this one is verified, so
+ * reading and checksumming overlap.
+ */
 export async function readAndVerify(img: Image, work: WorkItem[], options: ReadPhaseOptions = {}): Promise<ReadPhaseResult> {
   if (options.signal?.aborted) return { interrupted: true };
   const progress = options.progress ?? new ScrubProgress();
   progress.bytesTotal += work.reduce((n, w) => n + w.copy.length, 0);
-  let lastYield = Date.now();
+  const runs: Run[] = [];
   for (let from = 0; from < work.length;) {
     const member = work[from]!.copy.member;
     let to = from;
@@ -156,13 +185,25 @@ export async function readAndVerify(img: Image, work: WorkItem[], options: ReadP
       progress.bytesDone += items.reduce((n, w) => n + w.copy.length, 0);
       continue;
     }
-    for (const run of runsOf(items, img.layer.size(member), progress)) {
-      let bytes: Buffer | undefined;
-      try {
-        bytes = img.layer.read(member, run.start, run.end - run.start);
-      } catch (err) {
-        if (!(err instanceof MemberIOError)) throw err;
-      }
+    for (const run of runsOf(items, img.layer.size(member), progress)) runs.push({ member, ...run });
+  }
+  // Two buffers: one being verified, one being filled.
+  const buffers = [new ReadBuffer(), new ReadBuffer()];
+  const fetch = (i: number): Promise<Buffer | undefined> => {
+    const run = runs[i]!;
+    const into = buffers[i % 2]!.take(run.end - run.start);
+    return img.layer.readIntoAsync(run.member, run.start, into).then(() => into, (err: unknown) => {
+      if (err instanceof MemberIOError) return undefined;
+      throw err;
+    });
+  };
+  let next = runs.length > 0 ? fetch(0) : undefined;
+  let lastYield = Date.now();
+  try {
+    for (let i = 0; i < runs.length; i++) {
+      const run = runs[i]!;
+      const bytes = await next!;
+      next = i + 1 < runs.length ? fetch(i + 1) : undefined;
       for (const item of run.items) {
         if (bytes) {
           const at = item.copy.offset - run.start;
@@ -170,7 +211,7 @@ export async function readAndVerify(img: Image, work: WorkItem[], options: ReadP
         } else {
           // The run failed as a whole: read its copies one by one to tell which are unreadable.
           try {
-            settle(img, item, img.layer.read(member, item.copy.offset, item.copy.length), options);
+            settle(img, item, img.layer.read(run.member, item.copy.offset, item.copy.length), options);
           } catch (err) {
             if (!(err instanceof MemberIOError)) throw err;
             fail(item, `unreadable: ${err.reason}`);
@@ -186,6 +227,10 @@ export async function readAndVerify(img: Image, work: WorkItem[], options: ReadP
         if (options.signal?.aborted) return { interrupted: true };
       }
     }
+  } finally {
+    // A read in flight owns a buffer and the member's file descriptor: it finishes before the
+    // caller may close the image.
+    await next?.catch(() => undefined);
   }
   progress.emit();
   return { interrupted: false };

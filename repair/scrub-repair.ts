@@ -27,9 +27,8 @@ export function relocateCopy(_img: Image, _target: ScrubTarget, _copy: CopyRecor
 /**
  * The stored bytes of an erasure-coded extent rebuilt from the other blocks of its stripe,
  * verified against the extent's checksum; undefined when they cannot be (too many blocks bad,
- * stripe key unreadable, or data without a checksum, which nothing could verify).
- * TODO(erasure coding): scrub the stripe blocks themselves (parity included) against their
- * chunk checksums and rewrite damaged ones; today only data copies are verified.
+ * stripe key unreadable, or data without a checksum, which nothing could verify). The stripe
+ * pass (scrub-stripes.ts) rebuilds whole blocks; this serves the copies it could not.
  */
 export function rebuildFromStripe(img: Image, target: ScrubTarget): Buffer | undefined {
   if (target.kind !== 'extent' || !target.body.stripeId || target.body.checksumType === CSUM.none) return undefined;
@@ -78,13 +77,15 @@ interface Written {
  * is written front to back.
  */
 export function repairCopies(img: Image, targets: ScrubTarget[]): void {
-  const firstBad = (t: ScrubTarget) => t.copies.find((c) => c.state === 'bad')!;
-  const damaged = targets.filter((t) => t.copies.some((c) => c.state === 'bad'));
+  // A copy inside a stripe block rewritten by the stripe repair already has its outcome.
+  const toRepair = (c: CopyRecord) => c.state === 'bad' && !c.outcome;
+  const firstBad = (t: ScrubTarget) => t.copies.find(toRepair)!;
+  const damaged = targets.filter((t) => t.copies.some(toRepair));
   damaged.sort((a, b) => firstBad(a).member - firstBad(b).member || firstBad(a).offset - firstBad(b).offset);
   let batch: Written[] = [];
   let batchBytes = 0;
   for (const target of damaged) {
-    const bad = target.copies.filter((c) => c.state === 'bad');
+    const bad = target.copies.filter(toRepair);
     const good = readGoodCopy(img, target);
     if (!good) {
       for (const copy of bad) copy.outcome = { repaired: false, note: target.kind === 'extent' && target.body.stripeId ? 'no good copy, and its stripe cannot rebuild it' : 'no good copy to repair from' };

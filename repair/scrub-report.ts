@@ -2,8 +2,8 @@
 // (docs/scrub.md documents the shape; "version" there is the document version, bumped only
 // when a field changes meaning or goes away).
 //
-// Counting, per thing checked (a member file, a superblock copy, a node copy, an extent copy):
-// errorsFound = corrected + uncorrectable + repairable. `repairable` is only ever non-zero with
+// Counting, per thing checked (a member file, a superblock copy, a node copy, an extent copy, a
+// stripe block, a stripe's parity): errorsFound = corrected + uncorrectable + repairable. `repairable` is only ever non-zero with
 // -n: damage that a run without -n would rewrite from a good copy. Exit codes follow fsck(8):
 // 0 nothing found; 1 everything found was corrected; 4 something is left (always the case for
 // damage found with -n); 32 interrupted.
@@ -14,7 +14,7 @@ import { posToText } from '../format/keys.js';
 import { BTREE, BTREE_NAMES } from '../format/layout.js';
 import { describeMemberProblem, type MemberCheck, type SuperblockCheck } from './scrub-members.js';
 import { buildPathIndex, type PathIndex } from './scrub-names.js';
-import type { CopyRecord, ExtentTarget, NodeTarget, ReflinkUse, ScrubPlan, ScrubTarget } from './scrub-plan.js';
+import type { CopyRecord, ExtentTarget, NodeTarget, ReflinkUse, ScrubPlan, ScrubTarget, StripeBlockRecord, StripeTarget } from './scrub-plan.js';
 
 export type TargetStatus = 'repaired' | 'damaged' | 'lost';
 export type Verdict = 'clean' | 'corrected' | 'uncorrected' | 'interrupted';
@@ -65,6 +65,43 @@ export interface ExtentReport {
   copies: CopyReport[];
 }
 
+export interface StripeBlockReport {
+  /** 0..k-1 data, k..k+m-1 parity */
+  index: number;
+  kind: 'data' | 'parity';
+  member: number;
+  /** null when the member file was not found */
+  path: string | null;
+  offset: number;
+  length: number;
+  /** good: every chunk verified; bad: failed and still bad; repaired: rebuilt, rewritten and verified again */
+  state: 'good' | 'bad' | 'repaired';
+  /** chunks that failed their checksum or could not be read */
+  badChunks: number;
+  reason?: string;
+  note?: string;
+}
+
+export interface StripeReport {
+  id: number;
+  dataBlocks: number;
+  parityBlocks: number;
+  /** bytes per block */
+  blockSize: number;
+  /** bytes covered by one chunk checksum */
+  chunkSize: number;
+  status: TargetStatus;
+  /** parity recomputed from data: "unchecked" when no chunk had a good block to spare to check with */
+  parity: 'matches' | 'mismatch' | 'unchecked';
+  /** chunks where parity disagrees with data although every block passed its checksum there */
+  parityMismatchChunks: number;
+  /** chunks with more bad blocks than parity blocks: not rebuildable */
+  lostChunks: number;
+  /** the files with extents in the stripe's data blocks, one entry per contiguous range */
+  files: FileRange[];
+  blocks: StripeBlockReport[];
+}
+
 export interface MemberReport {
   index: number;
   uuid: string;
@@ -86,6 +123,13 @@ export interface MemberReport {
   copiesNotInFile: number;
   /** of those, rewritten and verified again */
   copiesNotInFileRepaired: number;
+  /** stripe blocks placed here (erasure-coded images) */
+  stripeBlocks: number;
+  badStripeBlocks: number;
+  repairedStripeBlocks: number;
+  /** bad stripe blocks some of whose bytes were not in the file; counted here, not listed */
+  stripeBlocksNotInFile: number;
+  stripeBlocksNotInFileRepaired: number;
   problem: null | { kind: 'missing' | 'short' | 'long'; text: string; status: 'repaired' | 'unrepaired' | 'repairable'; note: string | null };
 }
 
@@ -102,6 +146,9 @@ export interface SuperblockReport {
 export interface ScrubTotals {
   bytesVerified: number;
   copiesVerified: number;
+  /** stripes with a block read and checked */
+  stripesVerified: number;
+  stripeBlocksVerified: number;
   errorsFound: number;
   corrected: number;
   uncorrectable: number;
@@ -119,7 +166,8 @@ export interface ScrubReport {
   superblocks: SuperblockReport[];
   nodes: NodeReport[];
   extents: ExtentReport[];
-  lost: { nodes: number; extents: number; files: string[] };
+  stripes: StripeReport[];
+  lost: { nodes: number; extents: number; stripes: number; files: string[] };
   totals: ScrubTotals;
   warnings: string[];
 }
@@ -151,6 +199,16 @@ function listed(t: ScrubTarget): boolean {
   return targetStatus(t) === 'lost' || t.copies.some((c) => c.state === 'bad' && !c.notInFile);
 }
 
+function stripeStatus(s: StripeTarget): TargetStatus {
+  if (s.lostChunks.length > 0) return 'lost';
+  return s.parity !== 'mismatch' && s.blocks.every((b) => b.state === 'good' || b.outcome?.repaired) ? 'repaired' : 'damaged';
+}
+
+/** Listed on the same rule as nodes and extents, and when parity disagrees with data. */
+function stripeListed(s: StripeTarget): boolean {
+  return s.lostChunks.length > 0 || s.parity === 'mismatch' || s.blocks.some((b) => b.state === 'bad' && !b.notInFile);
+}
+
 function memberRepairable(m: MemberCheck): boolean {
   return m.problem === 'short' || (m.problem === 'missing' && m.recreateAt !== undefined);
 }
@@ -161,8 +219,14 @@ function copyRepairable(img: Image, members: MemberCheck[], t: ScrubTarget, c: C
   return !c.unwritable && reachable && (t.copies.some((o) => o.state === 'good') || (t.kind === 'extent' && t.rebuildable === true));
 }
 
-/** Why a bad copy was not even tried, when the repair step left no outcome on it. */
-function untriedNote(input: ReportInput, c: CopyRecord): string | undefined {
+/** Whether a bad stripe block would be rewritten by a run without -n. */
+function blockRepairable(img: Image, members: MemberCheck[], b: StripeBlockRecord): boolean {
+  const reachable = img.layer.present(b.member) || members[b.member]?.recreateAt !== undefined;
+  return !b.unwritable && reachable && b.rebuildable === true;
+}
+
+/** Why a bad copy or block was not even tried, when the repair step left no outcome on it. */
+function untriedNote(input: ReportInput, c: CopyRecord | StripeBlockRecord): string | undefined {
   if (input.dryRun) return 'dry run (-n)';
   if (input.interrupted) return 'not rewritten: interrupted';
   if (!input.writable) return 'not rewritten: a newer superblock exists (see superblocks)';
@@ -186,6 +250,30 @@ function lostNodeRange(n: NodeTarget): { from: number; to: number; dirs: boolean
   return undefined;
 }
 
+function blockReport(input: ReportInput, s: StripeTarget, b: StripeBlockRecord): StripeBlockReport {
+  const state = b.state === 'good' ? 'good' : b.outcome?.repaired ? 'repaired' : 'bad';
+  const unrebuildable = b.state === 'bad' && !b.rebuildable ? `some bad chunks cannot be rebuilt: more than ${s.stripe.parityBlocks} blocks of the stripe are bad at the same place` : undefined;
+  const note = b.outcome?.note ?? unrebuildable ?? (b.state === 'bad' ? untriedNote(input, b) : undefined);
+  return {
+    index: b.index, kind: b.index < s.stripe.dataBlocks ? 'data' : 'parity', member: b.member, path: input.members[b.member]?.path ?? null,
+    offset: b.offset, length: b.length, state, badChunks: b.badChunks.length,
+    ...(b.reason !== undefined && b.state === 'bad' ? { reason: b.reason } : {}),
+    ...(note !== undefined ? { note } : {}),
+  };
+}
+
+/** Ranges of one file that follow each other are shown as one. */
+function mergeRanges(ranges: FileRange[]): FileRange[] {
+  const sorted = [...ranges].sort((a, b) => a.inode - b.inode || a.start - b.start);
+  const out: FileRange[] = [];
+  for (const r of sorted) {
+    const last = out[out.length - 1];
+    if (last && last.inode === r.inode && last.end >= r.start) last.end = Math.max(last.end, r.end);
+    else out.push({ ...r });
+  }
+  return out;
+}
+
 function reflinkUsers(uses: ReflinkUse[], start: number, end: number): ReflinkUse[] {
   return uses.filter((u) => u.index < end && u.index + (u.end - u.start) > start);
 }
@@ -195,11 +283,14 @@ export function buildReport(input: ReportInput): ScrubReport {
   const targets: ScrubTarget[] = [...plan.nodes, ...plan.extents];
   const shown = targets.filter(listed);
   const lostNodes = plan.nodes.filter((n) => targetStatus(n) === 'lost');
+  const shownStripes = plan.stripes.filter(stripeListed);
+  const extentsOfStripe = new Map<number, ExtentTarget[]>(shownStripes.map((s) => [s.id, []]));
+  for (const e of plan.extents) extentsOfStripe.get(e.body.stripeId)?.push(e);
 
   // Names are looked up only when there is something to name.
   const wantedInodes = new Set<number>();
   const ranges = lostNodes.map(lostNodeRange).filter((r) => r !== undefined);
-  for (const t of shown) {
+  for (const t of [...shown, ...[...extentsOfStripe.values()].flat()]) {
     if (t.kind !== 'extent') continue;
     if (t.owner.kind === 'file') wantedInodes.add(t.owner.inode);
     else for (const u of reflinkUsers(plan.reflinkUses, t.owner.start, t.owner.end)) wantedInodes.add(u.inode);
@@ -247,8 +338,15 @@ export function buildReport(input: ReportInput): ScrubReport {
     });
   }
 
+  const stripes: StripeReport[] = shownStripes.map((s) => ({
+    id: s.id, dataBlocks: s.stripe.dataBlocks, parityBlocks: s.stripe.parityBlocks, blockSize: s.stripe.blockSize, chunkSize: 1 << s.stripe.checksumGranularityBits,
+    status: stripeStatus(s), parity: s.parity, parityMismatchChunks: s.parityMismatchChunks.length, lostChunks: s.lostChunks.length,
+    files: mergeRanges(extentsOfStripe.get(s.id)!.flatMap((e) => extentFiles(e, plan.reflinkUses, pathsOf))),
+    blocks: s.blocks.map((b) => blockReport(input, s, b)),
+  }));
+
   const superblockBytes = input.superblocks.reduce((n, s) => n + s.bytes, 0);
-  const totals: ScrubTotals = { bytesVerified: superblockBytes, copiesVerified: 0, errorsFound: 0, corrected: 0, uncorrectable: 0, repairable: 0 };
+  const totals: ScrubTotals = { bytesVerified: superblockBytes, copiesVerified: 0, stripesVerified: 0, stripeBlocksVerified: 0, errorsFound: 0, corrected: 0, uncorrectable: 0, repairable: 0 };
   // With a newer superblock present nothing is repairable until the image is opened through it.
   const newer = input.superblocks.some((s) => s.newer);
   const wouldRepair = dryRun && !newer;
@@ -259,15 +357,20 @@ export function buildReport(input: ReportInput): ScrubReport {
     else if (wouldRepair && repairable) totals.repairable++;
     else totals.uncorrectable++;
   };
-  const perMember = members.map(() => ({ copies: 0, bytes: 0, bad: 0, repaired: 0, notInFile: 0, notInFileRepaired: 0 }));
+  const perMember = members.map(() => ({
+    copies: 0, bytes: 0, bad: 0, repaired: 0, notInFile: 0, notInFileRepaired: 0, blocks: 0, badBlocks: 0, repairedBlocks: 0, blocksNotInFile: 0, blocksNotInFileRepaired: 0,
+  }));
   for (const t of targets) {
     for (const c of t.copies) {
       const row = perMember[c.member];
       if (row) row.copies++;
       if (c.checked) {
         totals.copiesVerified++;
-        totals.bytesVerified += c.length;
-        if (row) row.bytes += c.length;
+        // A copy inside a stripe block was read as part of the block, and its bytes are counted there.
+        if (!c.inStripeBlock) {
+          totals.bytesVerified += c.length;
+          if (row) row.bytes += c.length;
+        }
       }
       if (row && c.state === 'bad') row.bad++;
       if (row && c.outcome?.repaired) row.repaired++;
@@ -277,6 +380,27 @@ export function buildReport(input: ReportInput): ScrubReport {
       }
       count(c.state === 'bad', c.outcome?.repaired, copyRepairable(img, members, t, c));
     }
+  }
+  for (const s of plan.stripes) {
+    if (s.blocks.some((b) => b.checked)) totals.stripesVerified++;
+    for (const b of s.blocks) {
+      const row = perMember[b.member];
+      if (row) row.blocks++;
+      if (b.checked) {
+        totals.stripeBlocksVerified++;
+        totals.bytesVerified += b.length;
+        if (row) row.bytes += b.length;
+      }
+      if (row && b.state === 'bad') row.badBlocks++;
+      if (row && b.outcome?.repaired) row.repairedBlocks++;
+      if (row && b.state === 'bad' && b.notInFile) {
+        row.blocksNotInFile++;
+        if (b.outcome?.repaired) row.blocksNotInFileRepaired++;
+      }
+      count(b.state === 'bad', b.outcome?.repaired, blockRepairable(img, members, b));
+    }
+    // Parity that disagrees with data where every block passes its checksum: nothing tells which block is wrong.
+    count(s.parity === 'mismatch', false, false);
   }
   for (const s of input.superblocks) count(s.state === 'bad', s.outcome?.repaired, !s.newer);
   for (const m of members) count(m.problem !== undefined, m.outcome?.repaired, memberRepairable(m));
@@ -292,10 +416,12 @@ export function buildReport(input: ReportInput): ScrubReport {
       index: m.index, uuid: formatUuid(img.fs.members[m.index]!.uuid), path: m.path, present: m.present, size: m.tableSize, fileSize: m.fileSize,
       copies: perMember[i]!.copies, bytesVerified: perMember[i]!.bytes, badCopies: perMember[i]!.bad, repairedCopies: perMember[i]!.repaired,
       copiesNotInFile: perMember[i]!.notInFile, copiesNotInFileRepaired: perMember[i]!.notInFileRepaired,
+      stripeBlocks: perMember[i]!.blocks, badStripeBlocks: perMember[i]!.badBlocks, repairedStripeBlocks: perMember[i]!.repairedBlocks,
+      stripeBlocksNotInFile: perMember[i]!.blocksNotInFile, stripeBlocksNotInFileRepaired: perMember[i]!.blocksNotInFileRepaired,
       problem: m.problem ? {
         kind: m.problem, text: describeMemberProblem(m),
         status: m.outcome?.repaired ? 'repaired' : wouldRepair && memberRepairable(m) ? 'repairable' : 'unrepaired',
-        note: m.outcome?.note ?? (m.problem === 'missing' && !m.recreateAt ? 'not recreated: name its path in the image argument (a.img:b.img:...) to let scrub recreate it, one missing member at a time' : null),
+        note: m.outcome?.note ?? (m.problem === 'missing' && !m.recreateAt ? m.notRecreated ?? null : null),
       } : null,
     })),
     superblocks: input.superblocks.filter((s) => s.state === 'bad').map((s) => ({
@@ -305,7 +431,8 @@ export function buildReport(input: ReportInput): ScrubReport {
     })),
     nodes,
     extents,
-    lost: { nodes: lostNodes.length, extents: plan.extents.filter((e) => targetStatus(e) === 'lost').length, files: [...lostFiles].sort() },
+    stripes,
+    lost: { nodes: lostNodes.length, extents: plan.extents.filter((e) => targetStatus(e) === 'lost').length, stripes: plan.stripes.filter((s) => s.lostChunks.length > 0).length, files: [...lostFiles].sort() },
     totals,
     warnings: input.warnings,
   };

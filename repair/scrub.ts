@@ -5,9 +5,14 @@
 //   members and superblocks  (scrub-members.ts)  presence, size, both superblock copies
 //   btrees                   (scrub-plan.ts)     every btree level by level from the roots: read
 //                                                and verify every node copy; list extent copies
-//   data                     (scrub-read.ts)     read the extent copies member by member,
+//                                                and stripes
+//   stripes                  (scrub-stripes.ts)  read every block of every stripe, data and
+//                                                parity; verify chunk checksums, parity against
+//                                                data, and the extent copies in the data blocks
+//   data                     (scrub-read.ts)     read the other extent copies member by member,
 //                                                ascending offset, in large runs; verify each
-//   repair                   (scrub-repair.ts)   rewrite bad copies in place from a good one,
+//   repair                   (scrub-stripes.ts)  rebuild bad stripe chunks from the other blocks,
+//                            (scrub-repair.ts)   rewrite bad copies in place from a good one,
 //                                                flush, read back, verify again
 //   report                   (scrub-report.ts)   name damaged files and nodes; totals; exit code
 //
@@ -22,10 +27,11 @@ import fs from 'node:fs';
 import { OperationalError } from '../format/errors.js';
 import { type Image, openImage, splitImageSpec } from '../format/image.js';
 import { RO_COMPAT_KNOWN } from '../format/layout.js';
-import { checkMembers, checkSuperblocks, extendShortMembers, type MemberCheck, planRecreation, recreateMemberFile, repairSuperblocks, type SuperblockCheck } from './scrub-members.js';
+import { checkMembers, checkSuperblocks, extendShortMembers, type MemberCheck, memberLossTolerated, planRecreation, recreateMemberFile, repairSuperblocks, type SuperblockCheck } from './scrub-members.js';
 import { markSharedPlaces, scanBtrees, workList } from './scrub-plan.js';
 import { compareUnchecksummedReplicas, readAndVerify, ScrubProgress } from './scrub-read.js';
 import { rebuildFromStripe, repairCopies } from './scrub-repair.js';
+import { attachContents, repairStripes, verifyStripes } from './scrub-stripes.js';
 import { buildReport, type ScrubReport } from './scrub-report.js';
 
 export type { ScrubReport } from './scrub-report.js';
@@ -74,7 +80,7 @@ async function openForScrub(spec: string, dryRun: boolean): Promise<Opened> {
       throw new OperationalError('RO_COMPAT', `image has read-only-compatible features 0x${(img.fs.roCompat & ~RO_COMPAT_KNOWN).toString(16)} this strata does not know: it may not write to it`, 'run strata scrub -n');
     }
     let members = checkMembers(img);
-    planRecreation(absent, members);
+    planRecreation(named, absent, members, memberLossTolerated(img));
     let superblocks = checkSuperblocks(img);
     const warnings: string[] = [];
     for (const p of absent) if (!members.some((m) => m.recreateAt === p)) warnings.push(`${p}: No such file or directory (not a member this image is missing)`);
@@ -110,15 +116,25 @@ export async function scrubImage(spec: string, options: ScrubOptions): Promise<S
     const plan = await scanBtrees(img, { metadataOnly: options.metadataOnly, signal: options.signal, progress });
     warnings.push(...plan.warnings);
     let interrupted = plan.interrupted;
+    attachContents(plan.stripes, plan.extents);
+    if (!interrupted) interrupted = (await verifyStripes(img, plan.stripes, { signal: options.signal, progress })).interrupted;
     if (!interrupted) interrupted = (await readAndVerify(img, workList(plan.extents), { signal: options.signal, progress })).interrupted;
     const targets = [...plan.nodes, ...plan.extents];
-    // A recreated member held none of its copies: they count as not in the file, like a missing member's.
-    for (const t of targets) for (const c of t.copies) if (c.state === 'bad' && members[c.member]?.problem === 'missing') c.notInFile = true;
+    // A recreated member held none of its copies or blocks: they count as not in the file, like a missing member's.
+    const recreated = (member: number) => members[member]?.problem === 'missing' && members[member]?.present === true;
+    const wasMissing = 'member file was missing (recreated empty)';
+    for (const t of targets) for (const c of t.copies) if (c.state === 'bad' && recreated(c.member)) Object.assign(c, { notInFile: true, reason: wasMissing });
+    for (const s of plan.stripes) for (const b of s.blocks) if (b.state === 'bad' && recreated(b.member)) Object.assign(b, { notInFile: true, reason: wasMissing });
     compareUnchecksummedReplicas(targets);
-    markSharedPlaces(targets);
-    for (const e of plan.extents) if (e.body.stripeId && !e.copies.some((c) => c.state === 'good')) e.rebuildable = rebuildFromStripe(img, e) !== undefined;
+    // Only a bad copy or block is ever rewritten, so only then does it matter what shares its bytes.
+    if (targets.some((t) => t.copies.some((c) => c.state === 'bad')) || plan.stripes.some((s) => s.blocks.some((b) => b.state === 'bad'))) markSharedPlaces(targets, plan.stripes);
+    // Erasure-coded extents the stripe pass did not judge (their stripe key unreadable, say).
+    for (const e of plan.extents) {
+      if (e.body.stripeId && e.rebuildable === undefined && !e.copies.some((c) => c.state === 'good')) e.rebuildable = rebuildFromStripe(img, e) !== undefined;
+    }
     if (writable && !interrupted) {
       extendShortMembers(img, members);
+      repairStripes(img, plan.stripes);
       repairCopies(img, targets);
       repairSuperblocks(img, superblocks);
     }

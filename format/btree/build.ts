@@ -29,7 +29,7 @@ interface Built {
 }
 
 /** Split sorted keys into runs that each fit one node at the requested fill. */
-function packRuns(keys: Key[], nodeSize: number, fill: number): Key[][] {
+export function packRuns(keys: Key[], nodeSize: number, fill: number): Key[][] {
   const budget = Math.max(NODE_HEADER_SIZE + 1, Math.floor(nodeSize * fill));
   const runs: Key[][] = [];
   let run: Key[] = [];

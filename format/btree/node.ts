@@ -71,6 +71,7 @@ export function decodeNode(bytes: Buffer, expect: NodeExpectation, checksums: Ch
   if (bytes.length < NodeHeader.size || bytes.readUInt32LE(0) !== NODE_MAGIC) throw new NodeError('magic', 'bad node magic');
   const checksumType = bytes[4]!;
   const usedBytes = bytes.readUInt32LE(NodeHeader.field('used_bytes').offset);
+  // Bound: 80 .. node_size, before the checksum is computed over [16, used_bytes).
   if (usedBytes < NodeHeader.size || usedBytes > bytes.length) throw new NodeError('bounds', `used_bytes ${usedBytes} outside the node`);
   if (checksumType !== 1 && checksumType !== 2) throw new NodeError('checksum', `unknown node checksum type ${checksumType}`);
   const stored = bytes.readBigUInt64LE(8);
@@ -96,6 +97,7 @@ export function decodeNode(bytes: Buffer, expect: NodeExpectation, checksums: Ch
   if (expect.min && comparePos(min, expect.min) !== 0) throw new NodeError('bounds', `node min ${posToText(min)} differs from the parent's ${posToText(expect.min)}`);
   if (expect.max && comparePos(max, expect.max) !== 0) throw new NodeError('bounds', `node max ${posToText(max)} differs from the parent's ${posToText(expect.max)}`);
   // Each key needs at least a header, so key_count cannot exceed the space: no unbounded loop.
+  // Bound: key_count <= (used_bytes - 80) / 24, at most 43,687 keys in a 1 MiB node.
   if (h.key_count > (usedBytes - NodeHeader.size) / KeyHeader.size) throw new NodeError('bounds', `key_count ${h.key_count} cannot fit in ${usedBytes} bytes`);
   const keys: Key[] = [];
   let at = NodeHeader.size;

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { isOneLineError, strata, tempDir } from '../helpers/cli.js';
+import { validateJson } from '../cli/schemas.js';
 import { buildImage, extentsOf, flipBits, hashes, nodesOf, removeBuiltImages, scrubJson, zeroRange } from '../repair/damage.js';
 
 after(removeBuiltImages);
@@ -21,18 +22,21 @@ test('--json prints one document in the documented shape', async () => {
   const { code, doc } = scrubJson(built.spec);
   assert.equal(code, 0);
   assert.deepEqual(Object.keys(doc).sort(), [
-    'command', 'degraded', 'dryRun', 'exitCode', 'extents', 'lost', 'members', 'metadataOnly', 'nodes', 'result', 'superblocks', 'totals', 'uuid', 'version', 'warnings',
+    'command', 'degraded', 'dryRun', 'exitCode', 'extents', 'lost', 'members', 'metadataOnly', 'nodes', 'result', 'stripes', 'superblocks', 'totals', 'uuid', 'version', 'warnings',
   ]);
+  assert.deepEqual(validateJson('scrub', doc), []);
   assert.equal(doc.version, 1);
   assert.equal(doc.command, 'scrub');
   assert.equal(doc.result, 'clean');
   assert.equal(doc.exitCode, 0);
-  assert.deepEqual(Object.keys(doc.totals).sort(), ['bytesVerified', 'copiesVerified', 'corrected', 'errorsFound', 'repairable', 'uncorrectable']);
-  assert.deepEqual(doc.lost, { nodes: 0, extents: 0, files: [] });
+  assert.deepEqual(Object.keys(doc.totals).sort(), ['bytesVerified', 'copiesVerified', 'corrected', 'errorsFound', 'repairable', 'stripeBlocksVerified', 'stripesVerified', 'uncorrectable']);
+  assert.deepEqual(doc.lost, { nodes: 0, extents: 0, stripes: 0, files: [] });
+  assert.deepEqual([doc.totals.stripesVerified, doc.totals.stripeBlocksVerified, doc.stripes], [0, 0, []]);
   assert.equal(doc.members.length, 2);
   for (const m of doc.members) {
     assert.deepEqual(Object.keys(m).sort(), [
-      'badCopies', 'bytesVerified', 'copies', 'copiesNotInFile', 'copiesNotInFileRepaired', 'fileSize', 'index', 'path', 'present', 'problem', 'repairedCopies', 'size', 'uuid',
+      'badCopies', 'badStripeBlocks', 'bytesVerified', 'copies', 'copiesNotInFile', 'copiesNotInFileRepaired', 'fileSize', 'index', 'path', 'present', 'problem', 'repairedCopies',
+      'repairedStripeBlocks', 'size', 'stripeBlocks', 'stripeBlocksNotInFile', 'stripeBlocksNotInFileRepaired', 'uuid',
     ]);
     assert.equal(m.size, m.fileSize);
     assert.ok(m.copies > 0 && m.bytesVerified > 0);

@@ -131,8 +131,9 @@ export function* crashStates(run: RecordedRun, randomTorn: number, seed: number)
 /**
  * Open a crash state and compare: it must open, replay, read every file, and equal the
  * expected tree after j operations for some j >= acknowledged (later operations whole or absent).
+ * With `fsck`, fsck -n must also find it consistent.
  */
-export async function checkState(dir: string, run: RecordedRun, state: CrashState): Promise<string | undefined> {
+export async function checkState(dir: string, run: RecordedRun, state: CrashState, options: { fsck?: boolean } = {}): Promise<string | undefined> {
   const stateDir = path.join(dir, 'state');
   fs.mkdirSync(stateDir, { recursive: true });
   state.members.forEach((bytes, i) => fs.writeFileSync(path.join(stateDir, `m${i}.img`), bytes));
@@ -146,7 +147,7 @@ export async function checkState(dir: string, run: RecordedRun, state: CrashStat
   try {
     const seen = readState(vol);
     for (let j = state.acknowledged; j < run.expected.length; j++) {
-      if (sameState(seen, run.expected[j]!)) return undefined;
+      if (sameState(seen, run.expected[j]!)) return options.fsck ? await fsckFindings(state.name, file) : undefined;
     }
     return `${state.name}: tree matches no state with at least ${state.acknowledged} acknowledged operations: ${describeDiff(seen, run.expected[state.acknowledged]!)}`;
   } catch (err) {
@@ -154,6 +155,20 @@ export async function checkState(dir: string, run: RecordedRun, state: CrashStat
   } finally {
     vol.abandon();
   }
+}
+
+/**
+ * fsck -n of a recovered state (repair/fsck.ts, in process): consistent means no problem but
+ * 'info' ones (entries to replay, the torn entry the crash interrupted) and superblock copies
+ * left stale or torn by a checkpoint interrupted between its copies (lost redundancy, which
+ * the newest valid copy covers).
+ */
+async function fsckFindings(name: string, spec: string): Promise<string | undefined> {
+  const { runFsck } = await import('../../repair/fsck.js');
+  const report = await runFsck(spec, { mode: 'check' });
+  const found = report.problems.filter((p) => p.severity !== 'info' && p.code !== 'SB_COPY_STALE' && p.code !== 'SB_COPY_BAD').map((p) => `${p.code}: ${p.message}`);
+  if (found.length === 0) return undefined;
+  return `${name}: fsck -n is not clean: ${found.slice(0, 3).join('; ')}${found.length > 3 ? ` and ${found.length - 3} more` : ''}`;
 }
 
 function sameState(a: TreeState, b: TreeState): boolean {

@@ -1,13 +1,15 @@
-// Test tools for scrub and degraded reads: build a replicated image from a known tree, find
-// where copies of extents and btree nodes live (through `strata dump`, not through the code
-// under test), damage them, and compare what comes back out with the source.
+// Test tools for scrub and degraded reads: build a replicated or erasure-coded image from a
+// known tree, find where copies of extents and btree nodes and stripe blocks live (through
+// `strata dump`, not through the code under test), damage them, and compare what comes back
+// out with the source. Every `scrub --json` document is checked against its schema.
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { seededBytes, SeededRandom } from '../helpers/corpus.js';
+import { makeCorpus, seededBytes, SeededRandom } from '../helpers/corpus.js';
 import { strata, tempDir } from '../helpers/cli.js';
-import { diffTrees, snapshotTree, type NodeRecord } from '../helpers/tree.js';
+import { diffTrees, snapshotTree, type DiffOptions, type NodeRecord } from '../helpers/tree.js';
+import { validateJson } from '../cli/schemas.js';
 
 export interface Copy {
   member: number;
@@ -69,6 +71,61 @@ export async function buildImage(members: number, flags: string[], options: Tree
   const r = strata(['mkfs', ...flags, '--from', src, ...paths]);
   assert.equal(r.code, 0, r.stderr);
   return { dir, src, members: paths, spec: paths.join(':'), snapshot };
+}
+
+export interface CorpusSpec {
+  files: number;
+  bytes: number;
+  seed: number;
+}
+
+/** mkfs --from a generated tree (test/helpers/corpus.ts) over `members` member files. */
+export async function buildCorpusImage(members: number, flags: string[], corpus: CorpusSpec): Promise<BuiltImage> {
+  const dir = tempDir('strata-scrub-');
+  madeDirs.push(dir);
+  const src = path.join(dir, 'src');
+  await makeCorpus(src, corpus);
+  const snapshot = await snapshotTree(src);
+  const paths = Array.from({ length: members }, (_, i) => path.join(dir, `m${i}.img`));
+  const r = strata(['mkfs', ...flags, '--from', src, ...paths]);
+  assert.equal(r.code, 0, r.stderr);
+  return { dir, src, members: paths, spec: paths.join(':'), snapshot };
+}
+
+/** A copy of a built image's member files in a folder of its own, sharing the source tree: one mkfs serves many damage cases. */
+export function cloneImage(built: BuiltImage): BuiltImage {
+  const dir = tempDir('strata-scrub-clone-');
+  madeDirs.push(dir);
+  const members = built.members.map((m) => {
+    const to = path.join(dir, path.basename(m));
+    fs.copyFileSync(m, to);
+    return to;
+  });
+  return { ...built, dir, members, spec: members.join(':') };
+}
+
+export interface StripeRow {
+  id: number;
+  k: number;
+  m: number;
+  blockSize: number;
+  /** data blocks then parity blocks */
+  blocks: Copy[];
+}
+
+/** Every stripe with the place of each block, from `dump btree stripes`. */
+export function stripesOf(image: string): StripeRow[] {
+  const r = strata(['dump', 'btree', '--json', image, 'stripes']);
+  assert.equal(r.code, 0, r.stderr);
+  const items = (JSON.parse(r.stdout).nodes as Array<{ level: number; items: Array<{ pos: string; type: string; text: string }> }>)
+    .filter((n) => n.level === 0).flatMap((n) => n.items).filter((i) => i.type === 'stripe');
+  return items.map((item) => {
+    const shape = /^(\d+)\+(\d+) blocks of (\d+):/.exec(item.text)!;
+    return {
+      id: Number(item.pos.split(':')[1]), k: Number(shape[1]), m: Number(shape[2]), blockSize: Number(shape[3]),
+      blocks: [...item.text.matchAll(/m(\d+)@(\d+)/g)].map((x) => ({ member: Number(x[1]), offset: Number(x[2]) })),
+    };
+  });
 }
 
 export interface ExtentRow {
@@ -155,11 +212,11 @@ export function hashes(files: string[]): string[] {
 }
 
 /** Extract the whole image and compare with the source snapshot: contents, kinds, modes, times, links. */
-export async function assertExtractsIntact(built: BuiltImage, image = built.spec): Promise<void> {
+export async function assertExtractsIntact(built: BuiltImage, image = built.spec, diff: DiffOptions = {}): Promise<void> {
   const out = path.join(built.dir, `out-${crypto.randomBytes(4).toString('hex')}`);
   const r = strata(['dump', 'extract', image, '/', out]);
   assert.equal(r.code, 0, r.stderr);
-  assert.deepEqual(diffTrees(built.snapshot, await snapshotTree(out)), []);
+  assert.deepEqual(diffTrees(built.snapshot, await snapshotTree(out), diff), []);
   fs.rmSync(out, { recursive: true, force: true });
 }
 
@@ -170,7 +227,7 @@ export interface ScrubRun {
   doc: any;
 }
 
-/** `strata scrub --json` with extra flags; the parsed document. */
+/** `strata scrub --json` with extra flags; the parsed document, checked against docs/schemas/scrub.schema.json. */
 export function scrubJson(image: string, flags: string[] = []): ScrubRun {
   const r = strata(['scrub', '--json', ...flags, image]);
   let doc: unknown;
@@ -179,5 +236,7 @@ export function scrubJson(image: string, flags: string[] = []): ScrubRun {
   } catch {
     assert.fail(`scrub printed no JSON document (exit ${r.code}): ${r.stderr}`);
   }
+  const problems = validateJson('scrub', doc);
+  assert.deepEqual(problems, [], `scrub --json does not match its schema:\n${problems.join('\n')}`);
   return { code: r.code, stderr: r.stderr, stdout: r.stdout, doc };
 }

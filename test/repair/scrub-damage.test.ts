@@ -329,13 +329,16 @@ test('a damaged data copy of an erasure-coded extent is rebuilt from its stripe 
   flipBits(built.members[victim.member]!, victim.offset, extents[2]!.storedSize, 3, 11);
   const dry = scrubJson(built.spec, ['-n']);
   assert.equal(dry.code, 4, dry.stdout);
-  assert.equal(dry.doc.totals.repairable, 1);
+  // The extent's copy, and the stripe block holding it.
+  assert.equal(dry.doc.totals.repairable, 2);
   assert.equal(dry.doc.extents[0].status, 'damaged');
-  assert.deepEqual(dry.doc.lost, { nodes: 0, extents: 0, files: [] });
+  assert.equal(dry.doc.stripes[0].status, 'damaged');
+  assert.deepEqual(dry.doc.lost, { nodes: 0, extents: 0, stripes: 0, files: [] });
   const first = scrubJson(built.spec);
   assert.equal(first.code, 1, first.stdout);
   assert.equal(first.doc.extents[0].copies[0].state, 'repaired');
   assert.match(first.doc.extents[0].copies[0].note, /stripe/);
+  assert.ok(first.doc.stripes[0].blocks.some((b: { member: number; state: string }) => b.member === victim.member && b.state === 'repaired'), first.stdout);
   assert.equal(scrubJson(built.spec).code, 0);
   await assertExtractsIntact(built);
 });

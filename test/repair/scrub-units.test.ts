@@ -72,14 +72,29 @@ test('a missing member is recreated only at a named path, and never over an exis
   fs.unlinkSync(built.members[2]!);
   const img = await openImage(built.members[0]!, { allowDegraded: true });
   try {
-    const members = checkMembers(img);
-    // Two members missing: member files carry no name, so nothing says which path was whose.
-    planRecreation([built.members[1]!, built.members[2]!], members);
+    const fresh = () => checkMembers(img);
+    const [m0, m1, m2] = built.members as [string, string, string];
+    // Two members missing where two replicas survive losing one: not recreated, whatever is named.
+    let members = fresh();
+    planRecreation([m0, m1, m2], [m1, m2], members, 1);
     assert.ok(members.every((m) => m.recreateAt === undefined));
-    // One member missing and one named path absent: that is where it goes back.
-    const oneMissing = members.map((m) => (m.index === 2 ? { ...m, problem: undefined } : m));
-    planRecreation([built.members[1]!], oneMissing);
-    assert.deepEqual(oneMissing.map((m) => m.recreateAt), [undefined, built.members[1], undefined]);
+    assert.match(members[1]!.notRecreated!, /2 members are missing, more than the 1/);
+    // Within what the image survives: every member named in member order, so each absent path is the member at its place.
+    members = fresh();
+    planRecreation([m0, m1, m2], [m1, m2], members, 2);
+    assert.deepEqual(members.map((m) => m.recreateAt), [undefined, m1, m2]);
+    // Not in member order (an existing member named at another's place), or not every member named: nothing says which path was whose.
+    members = fresh();
+    planRecreation([m1, m0, m2], [m1, m2], members, 2);
+    assert.ok(members.every((m) => m.recreateAt === undefined));
+    members = fresh();
+    planRecreation([m1, m2], [m1, m2], members, 2);
+    assert.ok(members.every((m) => m.recreateAt === undefined));
+    assert.match(members[2]!.notRecreated!, /name every member, in member order/);
+    // One member missing and one named path absent: that is where it goes back, named in any order.
+    const oneMissing = fresh().map((m) => (m.index === 2 ? { ...m, problem: undefined } : m));
+    planRecreation([m1, m0], [m1], oneMissing, 1);
+    assert.deepEqual(oneMissing.map((m) => m.recreateAt), [undefined, m1, undefined]);
     const squatter = path.join(built.dir, 'squatter');
     fs.writeFileSync(squatter, 'precious');
     assert.match(recreateMemberFile(img.fs, img.checksums.crc32c, 1, squatter) ?? '', /EEXIST/);
