@@ -148,6 +148,10 @@ test('SIGKILL at random moments of a 200 MB put never loses what was committed b
     await Promise.race([exited, new Promise((r) => setTimeout(r, 100 + rand() * 2500))]);
     child.kill('SIGKILL');
     await exited;
+    // fsck -y after the crash: it replays the journal and must find the image consistent.
+    const fsck = strata(['fsck', '-y', img]);
+    assert.ok(fsck.code === 0 || fsck.code === 1, `run ${run}: fsck -y exited ${fsck.code}: ${fsck.stdout}${fsck.stderr}`);
+    assert.equal(strata(['fsck', '-n', img]).code, 0, `run ${run}: not clean after fsck -y`);
     const vol = await Volume.open(img, {});
     const state = readState(vol);
     vol.abandon();
