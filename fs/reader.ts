@@ -1,10 +1,10 @@
 // Reading files out of an image: path lookup, directory listing, inode and xattr access, and
 // file content as a sequence of data pieces and holes. Shared by every dump subcommand and by
 // extraction; nothing here writes.
-import { ImagePathError } from '../format/errors.js';
+import { CorruptImageError, ImagePathError } from '../format/errors.js';
 import type { Image } from '../format/image.js';
 import { type DecodedInode, type Dirent, escapeName, type Key, nameHash, ops, POS_MAX, type XattrEntry } from '../format/keys.js';
-import { BTREE, KEY_TYPE, ROOT_INODE } from '../format/layout.js';
+import { BTREE, KEY_TYPE, MAX_EXTENT_SIZE, ROOT_INODE } from '../format/layout.js';
 import { S_IFMT } from './entry.js';
 
 export const S_IFDIR = 0o040000;
@@ -117,6 +117,9 @@ export class FsReader {
 
   /** The bytes of a reflink pointer's range, gathered from the indirect extents it spans. */
   readReflink(r: { liveSize: number; index: number }, what: string): Buffer {
+    // Writers never make a pointer longer than one extent; a larger claim is damage, and it
+    // must not size an allocation.
+    if (r.liveSize > MAX_EXTENT_SIZE) throw new CorruptImageError(`reflink pointer of ${r.liveSize} bytes (at most ${MAX_EXTENT_SIZE})`, { structure: what });
     const out = Buffer.alloc(r.liveSize);
     const end = r.index + r.liveSize;
     for (const k of this.img.btrees[BTREE.reflink]!.range({ inode: 0, offset: r.index + 1, snapshot: 0 }, { inode: 0, offset: POS_MAX.offset, snapshot: POS_MAX.snapshot })) {
