@@ -33,16 +33,16 @@ function regressions(): Array<{ file: string; stored: StoredRegression }> {
   }));
 }
 
-// The short run is bounded by a count of executions, not by time, so it covers the same
-// seeded inputs on a fast machine as on a slow one; the time is only a ceiling.
-const SHORT_RUN_EXECUTIONS = Number(process.env.STRATA_FUZZ_EXECUTIONS ?? 800);
+// The short run is bounded by a count of inputs (indices 0..N-1), not by time, so it covers the
+// same seeded inputs on a fast machine as on a slow one; the time is only a ceiling.
+const SHORT_RUN_INPUTS = Number(process.env.STRATA_FUZZ_INPUTS ?? 160);
 const SHORT_RUN_SECONDS = Number(process.env.STRATA_FUZZ_SECONDS ?? 300);
 const SHORT_RUN_SEED = Number(process.env.STRATA_FUZZ_SEED ?? 20261122);
 
-test(`a ${SHORT_RUN_EXECUTIONS}-execution fuzz run (seed ${SHORT_RUN_SEED}) finds no crash, hang, memory blow-up or escape`, { timeout: 600_000 }, async (t) => {
+test(`a ${SHORT_RUN_INPUTS}-input fuzz run (seed ${SHORT_RUN_SEED}) finds no crash, hang, memory blow-up or escape`, { timeout: 600_000 }, async (t) => {
   const saveDir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-fuzz-findings-'));
   const report = await runFuzz({
-    seconds: SHORT_RUN_SECONDS, executions: SHORT_RUN_EXECUTIONS, workers: 1, seed: SHORT_RUN_SEED, saveDir,
+    seconds: SHORT_RUN_SECONDS, executions: 0, inputs: SHORT_RUN_INPUTS, workers: 1, seed: SHORT_RUN_SEED, saveDir,
     rates: { repair: 0.25, tar: 0.5, extract: 0.2, cli: 0.01 }, verbose: false,
   });
   for (const line of formatReport(report).split('\n')) t.diagnostic(line);

@@ -1,6 +1,8 @@
-// The fuzz runner: `npm run fuzz` (long run) or
-//   node --import tsx test/fuzz/run.ts [--long] [--seconds N] [--executions N] [--workers N]
-//        [--seed N] [--save DIR] [--cli-rate F]
+// The fuzz runner: `npm run fuzz` (long run: 1,000,000 executions) or
+//   node --import tsx test/fuzz/run.ts [--long] [--seconds N] [--executions N] [--inputs N] [--workers N]
+//        [--seed N] [--save DIR | --no-save] [--cli-rate F] [--repair-rate F]
+//   node --import tsx test/fuzz/run.ts --replay FILE [--seeds DIR] [--write DIR]
+// New findings are saved in test/fuzz/regressions/ (status "open") unless --save says elsewhere.
 // Builds the seed images with the real CLI, forks worker processes (worker.ts), and watches
 // them: an input that runs past its time bound or kills its worker (out of memory, crash) is a
 // finding, recorded by the runner since the worker cannot. Each distinct finding (by
@@ -23,8 +25,10 @@ export const REGRESSION_DIR = path.join(HERE, 'regressions');
 
 export interface FuzzOptions {
   seconds: number;
-  /** stop after this many target executions (0: no limit) */
+  /** stop after this many target executions (0: no limit); a bound reached between stats flushes, so not exact */
   executions: number;
+  /** run exactly the inputs 0..inputs-1 (0: no limit): the same inputs on every machine */
+  inputs?: number;
   workers: number;
   seed: number;
   /** where new findings are saved as regression recipes (undefined: not saved) */
@@ -44,6 +48,7 @@ export interface FuzzReport {
   cliInputs: number;
   targets: Record<string, [number, number, number]>;
   maxInputMs: number;
+  slowestTarget: { target: string; ms: number };
   maxMemoryGrowth: number;
   maxMemoryRatio: number;
   metadataBytes: Record<string, number>;
@@ -55,6 +60,7 @@ function mergeStats(into: FuzzReport, s: WorkerStats): void {
   into.executions += s.executions;
   into.cliInputs += s.cliInputs;
   into.maxInputMs = Math.max(into.maxInputMs, s.maxInputMs);
+  if (s.slowestTarget.ms > into.slowestTarget.ms) into.slowestTarget = s.slowestTarget;
   into.maxMemoryGrowth = Math.max(into.maxMemoryGrowth, s.maxMemoryGrowth);
   into.maxMemoryRatio = Math.max(into.maxMemoryRatio, s.maxMemoryRatio);
   for (const [t, [a, b, c]] of Object.entries(s.targets)) {
@@ -93,7 +99,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     const built = await buildVariants(seedDir);
     const variants = await prepareVariants(built);
     const report: FuzzReport = {
-      seed: options.seed, seconds: 0, inputs: 0, executions: 0, cliInputs: 0, targets: {}, maxInputMs: 0, maxMemoryGrowth: 0, maxMemoryRatio: 0,
+      seed: options.seed, seconds: 0, inputs: 0, executions: 0, cliInputs: 0, targets: {}, maxInputMs: 0, slowestTarget: { target: '', ms: 0 }, maxMemoryGrowth: 0, maxMemoryRatio: 0,
       metadataBytes: Object.fromEntries(variants.map((v) => [v.built.spec.name, v.model.metadataBytes])), findings: [],
     };
     const bySignature = new Map<string, FuzzReport['findings'][number]>();
@@ -164,10 +170,13 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
           process.stderr.write(stderr);
           throw new Error(`fuzz worker failed to start (exit ${code})`);
         }
+        const died = slot.killedFor !== undefined || code !== 0;
         slot.killedFor = undefined;
-        if (!stopping && Date.now() < stopAt) {
+        const next = index >= 0 ? index + options.workers : slot.next;
+        // A worker that ends by itself has run its share; one that died carries on after its input.
+        if (died && !stopping && Date.now() < stopAt && (!options.inputs || next < options.inputs)) {
           // Carry on after the input that killed the worker.
-          const config: WorkerConfig = { seedDir, workDir: path.join(base, `w${slots.indexOf(slot)}`), runSeed: options.seed, start: index >= 0 ? index + options.workers : slot.next, stride: options.workers, rates: options.rates };
+          const config: WorkerConfig = { seedDir, workDir: path.join(base, `w${slots.indexOf(slot)}`), runSeed: options.seed, start: next, stride: options.workers, end: options.inputs ?? 0, rates: options.rates };
           launch(slot);
           slot.child!.send({ t: 'start', config } satisfies ParentMessage);
         } else {
@@ -179,7 +188,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
 
     slots.forEach((slot, w) => {
       launch(slot);
-      const config: WorkerConfig = { seedDir, workDir: path.join(base, `w${w}`), runSeed: options.seed, start: w, stride: options.workers, rates: options.rates };
+      const config: WorkerConfig = { seedDir, workDir: path.join(base, `w${w}`), runSeed: options.seed, start: w, stride: options.workers, end: options.inputs ?? 0, rates: options.rates };
       slot.child!.send({ t: 'start', config } satisfies ParentMessage);
     });
 
@@ -221,7 +230,7 @@ export function formatReport(r: FuzzReport): string {
     `inputs ${r.inputs} (${r.cliInputs} also through the CLI)`,
     `executions ${r.executions}`,
     `time ${r.seconds.toFixed(1)} s (${Math.round(r.executions / Math.max(r.seconds, 0.001))} executions/s)`,
-    `slowest input ${r.maxInputMs} ms; largest peak-RSS growth ${(r.maxMemoryGrowth / 1048576).toFixed(1)} MiB (${r.maxMemoryRatio.toFixed(1)} x metadata; metadata ${Object.entries(r.metadataBytes).map(([k, v]) => `${k} ${Math.round(v / 1024)} KiB`).join(', ')})`,
+    `slowest input ${r.maxInputMs} ms, slowest target run ${r.slowestTarget.ms} ms (${r.slowestTarget.target || 'none'}); largest peak-RSS growth ${(r.maxMemoryGrowth / 1048576).toFixed(1)} MiB (${r.maxMemoryRatio.toFixed(1)} x metadata; metadata ${Object.entries(r.metadataBytes).map(([k, v]) => `${k} ${Math.round(v / 1024)} KiB`).join(', ')})`,
     'targets (ok / rejected with a StrataError / stopped at the output cap):',
     ...Object.entries(r.targets).sort(([a], [b]) => a.localeCompare(b)).map(([t, [a, b, c]]) => `  ${t.padEnd(22)} ${String(a).padStart(9)} ${String(b).padStart(9)} ${String(c).padStart(7)}`),
     `findings ${r.findings.length}`,
@@ -249,8 +258,9 @@ function parseArgs(argv: string[]): FuzzOptions {
   // A long run goes to 1,000,000 executions unless told a time or a count; a short one, 30 s.
   const executions = number('--executions', long && value('--seconds') === undefined ? 1_000_000 : 0);
   return {
-    seconds: number('--seconds', executions > 0 ? 24 * 3600 : 30),
+    seconds: number('--seconds', executions > 0 || value('--inputs') !== undefined ? 24 * 3600 : 30),
     executions,
+    inputs: number('--inputs', 0),
     workers: number('--workers', os.availableParallelism()),
     seed: number('--seed', crypto.randomInt(2 ** 31)),
     saveDir: value('--save') ?? (argv.includes('--no-save') ? undefined : REGRESSION_DIR),

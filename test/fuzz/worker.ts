@@ -10,6 +10,8 @@ export interface WorkerConfig {
   runSeed: number;
   start: number;
   stride: number;
+  /** run input indices below this and stop (0: until told to stop) */
+  end: number;
   rates: Rates;
 }
 
@@ -19,6 +21,8 @@ export interface WorkerStats {
   /** per target: [ok, rejected (a clean StrataError), capped (output cap)] */
   targets: Record<string, [number, number, number]>;
   maxInputMs: number;
+  /** the slowest single target run, in process and through the CLI */
+  slowestTarget: { target: string; ms: number };
   maxMemoryGrowth: number;
   /** the largest peak-RSS growth divided by the variant's metadata bytes */
   maxMemoryRatio: number;
@@ -35,7 +39,7 @@ export type WorkerMessage =
 export type ParentMessage = { t: 'start'; config: WorkerConfig } | { t: 'stop' };
 
 function emptyStats(): WorkerStats {
-  return { inputs: 0, executions: 0, targets: {}, maxInputMs: 0, maxMemoryGrowth: 0, maxMemoryRatio: 0, cliInputs: 0 };
+  return { inputs: 0, executions: 0, targets: {}, maxInputMs: 0, slowestTarget: { target: '', ms: 0 }, maxMemoryGrowth: 0, maxMemoryRatio: 0, cliInputs: 0 };
 }
 
 async function main(config: WorkerConfig): Promise<void> {
@@ -55,7 +59,7 @@ async function main(config: WorkerConfig): Promise<void> {
   const send = (m: WorkerMessage) => process.send!(m);
   let stats = emptyStats();
   let lastFlush = Date.now();
-  for (let index = config.start; !stopping; index += config.stride) {
+  for (let index = config.start; !stopping && (config.end === 0 || index < config.end); index += config.stride) {
     const plan = planInput(config.runSeed, index, variants, config.rates);
     send({ t: 'begin', index, budgetMs: inputBudgetMs(plan) });
     // Let the IPC write go out (the runner must know the input if this one hangs) and a stop
@@ -68,6 +72,7 @@ async function main(config: WorkerConfig): Promise<void> {
     for (const t of r.results) {
       const row = (stats.targets[t.target] ??= [0, 0, 0]);
       row[t.outcome === 'ok' ? 0 : t.outcome === 'rejected' ? 1 : 2]++;
+      if (t.ms > stats.slowestTarget.ms) stats.slowestTarget = { target: t.target, ms: t.ms };
     }
     stats.maxInputMs = Math.max(stats.maxInputMs, r.ms);
     stats.maxMemoryGrowth = Math.max(stats.maxMemoryGrowth, r.memoryGrowth);
