@@ -106,7 +106,9 @@ class Walker {
         this.plan.checked++;
         this.ctx.progress(this.plan.checked);
       }
-      const results = v.pointers.map((ptr) => this.readCopy(id, ptr, v));
+      // Keys that outlive this step (collected for a rebuild) need buffers of their own; the
+      // others are done with before the next read, so each copy slot reuses one buffer.
+      const results = v.pointers.map((ptr, i) => this.readCopy(id, ptr, v, opts.collect ? undefined : this.scratch(i)));
       const good = results.filter((r) => r.node);
       const where = { btree: BTREE_NAMES[id]!, level: v.level, range: `${posToText(v.min)}..${posToText(v.max)}` };
       const sharedWith = good.map((r) => seen.get(`${r.ptr.member}:${r.ptr.offset}`)).find((s) => s !== undefined);
@@ -160,14 +162,23 @@ class Walker {
     if (!fix) this.plan.rebuildAgreed = false;
   }
 
-  private readCopy(id: number, ptr: Ptr, v: Visit): CopyResult {
+  private readonly buffers: Buffer[] = [];
+
+  private scratch(copy: number): Buffer {
+    return (this.buffers[copy] ??= Buffer.allocUnsafe(this.img.fs.nodeSize));
+  }
+
+  private readCopy(id: number, ptr: Ptr, v: Visit, into?: Buffer): CopyResult {
     const fs = this.img.fs;
     const place = placeProblem(fs, ptr, fs.nodeSize);
     if (place) return { ptr, failure: { step: 'location', reason: place } };
     if (!this.img.layer.present(ptr.member)) return { ptr, failure: { step: 'read', reason: 'member missing' } };
     let bytes: Buffer;
     try {
-      bytes = this.img.layer.read(ptr.member, ptr.offset, fs.nodeSize);
+      if (into) {
+        this.img.layer.readInto(ptr.member, ptr.offset, into);
+        bytes = into;
+      } else bytes = this.img.layer.read(ptr.member, ptr.offset, fs.nodeSize);
     } catch (err) {
       if (err instanceof MemberIOError) return { ptr, failure: { step: 'read', reason: err.reason } };
       throw err;

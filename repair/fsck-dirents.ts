@@ -47,7 +47,7 @@ export function checkDirents(ctx: FsckContext, vol: Volume, st: FsState): void {
     if (dirRow < 0 && dir !== 0) {
       // The entries outlived their directory's inode (a lost inode leaf): a new one holds them.
       if (!ctx.problem(P.DIRENT_DIR_MISSING, { dir, entries: group.length })) continue;
-      recreate(fixes, st, dir, newDirectoryInode(0, 0o700, Math.floor(Date.now() / 1000)));
+      recreate(vol, fixes, st, dir, newDirectoryInode(0, 0o700, Math.floor(Date.now() / 1000)));
       dirRow = t.find(dir);
     } else if (dirRow < 0 || !t.isDir(dirRow)) {
       const kind = dirRow < 0 ? 'inode 0' : kindWord(t.c.mode[dirRow]!);
@@ -65,13 +65,13 @@ export function checkDirents(ctx: FsckContext, vol: Volume, st: FsState): void {
         continue;
       }
       const row = t.find(d.target);
-      const nameKey = d.name.toString('latin1');
+      // Names are compared as bytes; a directory of one entry has no duplicate to find.
+      const nameKey = group.length > 1 ? d.name.toString('latin1') : '';
       const first = names.get(nameKey);
-      const name = () => escapeName(d.name);
       let drop: boolean | undefined;
-      if (row < 0) drop = ctx.problem(P.DIRENT_TARGET_MISSING, { dir, name: name(), target: d.target });
-      else if (d.target === ROOT_INODE) drop = ctx.problem(P.DIRENT_TO_ROOT, { dir, name: name() });
-      else if (first !== undefined) drop = ctx.problem(P.DIRENT_DUPLICATE, { dir, name: name(), offset: k.offset, first });
+      if (row < 0) drop = ctx.problem(P.DIRENT_TARGET_MISSING, { dir, name: escapeName(d.name), target: d.target });
+      else if (d.target === ROOT_INODE) drop = ctx.problem(P.DIRENT_TO_ROOT, { dir, name: escapeName(d.name) });
+      else if (first !== undefined) drop = ctx.problem(P.DIRENT_DUPLICATE, { dir, name: escapeName(d.name), offset: k.offset, first });
       if (drop) {
         fixes.delete(BTREE.dirents, k);
         continue;
@@ -79,7 +79,7 @@ export function checkDirents(ctx: FsckContext, vol: Volume, st: FsState): void {
       if (first === undefined) names.set(nameKey, k.offset);
       const entry: Entry = { key: k, dirent: d, home: nameHash(d.name), changed: false };
       const actual = row < 0 ? d.dType : t.dType(row);
-      if (d.dType !== actual && ctx.problem(P.DIRENT_TYPE_WRONG, { dir, name: name(), target: d.target, recorded: d.dType, actual })) {
+      if (d.dType !== actual && ctx.problem(P.DIRENT_TYPE_WRONG, { dir, name: escapeName(d.name), target: d.target, recorded: d.dType, actual })) {
         entry.dirent = { ...d, dType: actual };
         entry.changed = true;
       }

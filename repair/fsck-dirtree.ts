@@ -69,10 +69,11 @@ class TreeEdit {
     const t = this.t;
     const root = t.find(ROOT_INODE);
     if (root >= 0 && t.c.parent[root] !== ROOT_INODE && this.ctx.problem(P.ROOT_PARENT_WRONG, { recorded: t.c.parent[root]! })) this.setParent(root, ROOT_INODE);
+    const c = t.c;
     for (let row = 0; row < t.count; row++) {
-      if (!t.isDir(row) || t.c.flags[row]! & INODE.removed || t.c.inum[row] === ROOT_INODE) continue;
-      const actual = t.c.nameParent[row]!;
-      if (actual === 0 || t.c.parent[row] === actual) continue;
+      if ((c.mode[row]! & 0o170000) !== 0o040000 || c.flags[row]! & INODE.removed || c.inum[row] === ROOT_INODE) continue;
+      const actual = c.nameParent[row]!;
+      if (actual === 0 || c.parent[row] === actual) continue;
       // A directory fsck made this run learns its parent as a matter of course.
       if (this.st.created.has(t.c.inum[row]!) || this.ctx.problem(P.DIR_PARENT_WRONG, { inode: t.c.inum[row]!, recorded: t.c.parent[row]!, actual })) this.setParent(row, actual);
     }
@@ -141,10 +142,11 @@ class TreeEdit {
   /** Report, and when agreed, name the row's inode /lost+found/#<inode>. */
   private reconnect<C extends Record<string, ContextValue>>(row: number, def: ProblemDef<C>, context: C, unlinkOld = false): void {
     if (!this.ctx.problem(def, context)) return;
-    const lf = this.lostAndFound();
-    if (lf === undefined) return;
     const t = this.t;
     const inum = t.c.inum[row]!;
+    const lf = this.lostAndFound();
+    if (lf === undefined) return;
+    row = t.find(inum);
     if (unlinkOld) {
       const oldDir = t.c.nameParent[row]!;
       const names = this.st.dirNames;
@@ -171,6 +173,8 @@ class TreeEdit {
       if (!this.ctx.problem(P.LOST_FOUND_BAD, { kind: row >= 0 ? kindWord(t.c.mode[row]!) : 'missing inode', inode: found.dirent.target })) return undefined;
       this.unlink(ROOT_INODE, found.offset, row);
     }
+    // After every inode in use, so the table grows at its end and rows being walked keep their index.
+    this.vol.counters.nextInode = Math.max(this.vol.counters.nextInode, t.maxInum() + 1);
     const inum = this.vol.allocateInode();
     const inode = newDirectoryInode(ROOT_INODE, 0o700, Math.floor(Date.now() / 1000));
     this.fixes.setInode(inum, inode);

@@ -28,8 +28,7 @@ function decodeMapping(k: Key): Mapping | string {
   try {
     if (k.type === KEY_TYPE.extent) {
       const body = ops.extent.decode(k.value);
-      const oneEach = body.pointers.filter((p, i) => body.pointers.findIndex((q) => q.member === p.member) === i);
-      return ops.extent.validate(k, { ...body, pointers: oneEach }) ?? { kind: 'extent', body };
+      return ops.extent.validate(k, withoutDuplicateMembers(body)) ?? { kind: 'extent', body };
     }
     if (k.type === KEY_TYPE.inlineData) return ops.inlineData.validate(k, k.value) ?? { kind: 'inline', data: k.value };
     if (k.type === KEY_TYPE.reflinkPointer) {
@@ -41,6 +40,14 @@ function decodeMapping(k: Key): Mapping | string {
     if (err instanceof CorruptImageError || err instanceof RangeError) return err.message;
     throw err;
   }
+}
+
+/** The body with one pointer per member (the same object when it has that already). */
+export function withoutDuplicateMembers(body: ExtentBody): ExtentBody {
+  const p = body.pointers;
+  let duplicate = false;
+  for (let i = 1; i < p.length && !duplicate; i++) for (let j = 0; j < i; j++) if (p[i]!.member === p[j]!.member) duplicate = true;
+  return duplicate ? { ...body, pointers: p.filter((x, i) => p.findIndex((y) => y.member === x.member) === i) } : body;
 }
 
 function liveSize(m: Mapping): number {

@@ -30,7 +30,7 @@ export function checkInodes(ctx: FsckContext, vol: Volume, st: FsState): { needs
   const t = st.inodes;
   for (const bad of st.badInodes) clearInode(ctx, vol, fixes, st, bad.key, bad.reason, st.orphanData.has(bad.key.inode));
   // Files whose data outlived their inode get a new one (the extents pass reported them).
-  for (const [inum, size] of st.orphanData) recreate(fixes, st, inum, newFileInode(size, Math.floor(Date.now() / 1000)));
+  for (const [inum, size] of st.orphanData) recreate(vol, fixes, st, inum, newFileInode(size, Math.floor(Date.now() / 1000)));
   for (let row = 0; row < t.count; row++) {
     ctx.progress(row);
     const flags = t.c.flags[row]!;
@@ -106,7 +106,9 @@ function clearInode(ctx: FsckContext, vol: Volume, fixes: Fixes, st: FsState, ke
 }
 
 /** A new inode for number `inum`, made by fsck: later passes name it and count it. */
-export function recreate(fixes: Fixes, st: FsState, inum: number, inode: DecodedInode): void {
+export function recreate(vol: Volume, fixes: Fixes, st: FsState, inum: number, inode: DecodedInode): void {
+  // The number is in use now: new inodes (lost+found) must come after it.
+  vol.counters.nextInode = Math.max(vol.counters.nextInode, inum + 1);
   fixes.setInode(inum, inode);
   const row = st.inodes.append(inum, inode.mode, inode.nlink, inode.size, inode.parent);
   if ((inode.mode & 0o170000) !== 0o040000) st.inodes.c.flags[row] |= INODE.hasData;

@@ -13,18 +13,19 @@ import { P } from './problems.js';
 export function checkLinkCounts(ctx: FsckContext, vol: Volume, st: FsState): void {
   const fixes = new Fixes(vol, ctx);
   const t = st.inodes;
+  const c = t.c;
   for (let row = 0; row < t.count; row++) {
     ctx.progress(row);
-    if (t.c.flags[row]! & INODE.removed) continue;
-    const dir = t.isDir(row);
-    if (!dir && t.c.links[row] === 0) continue;
-    const counted = dir ? 2 + t.c.subdirs[row]! : t.c.links[row]!;
-    const inode = t.c.inum[row]!;
-    if (t.c.nlink[row] === counted) continue;
+    if (c.flags[row]! & INODE.removed) continue;
+    const dir = (c.mode[row]! & 0o170000) === 0o040000;
+    if (!dir && c.links[row] === 0) continue;
+    const counted = dir ? 2 + c.subdirs[row]! : c.links[row]!;
+    if (c.nlink[row] === counted) continue;
+    const inode = c.inum[row]!;
     // An inode fsck made this run gets its count as a matter of course.
-    if (st.created.has(inode) || ctx.problem(P.NLINK_WRONG, { inode, kind: kindWord(t.c.mode[row]!), recorded: t.c.nlink[row]!, counted })) {
+    if (st.created.has(inode) || ctx.problem(P.NLINK_WRONG, { inode, kind: kindWord(c.mode[row]!), recorded: c.nlink[row]!, counted })) {
       fixes.updateInode(inode, { nlink: counted });
-      t.c.nlink[row] = counted;
+      c.nlink[row] = counted;
     }
   }
   fixes.commit('link counts');

@@ -11,6 +11,8 @@ export interface ProbedEntry {
 
 /** Reachability of each entry in a run where exactly `taken` offsets are occupied. */
 export function unreachable(entries: readonly ProbedEntry[], taken: readonly number[]): boolean[] {
+  // An entry at its hash is reachable whatever else is taken: the usual case needs no sort.
+  if (entries.every((e) => e.offset === e.home)) return entries.map(() => false);
   const sorted = Float64Array.from(taken).sort();
   return entries.map((e) => e.home > e.offset || countIn(sorted, e.home, e.offset) !== e.offset - e.home);
 }

@@ -13,6 +13,7 @@ import type { Volume } from '../format/volume.js';
 import { type FsckContext, Fixes } from './fsck-context.js';
 import type { FsState } from './fsck-load.js';
 import { checkPointers, withBody } from './fsck-pointers.js';
+import { withoutDuplicateMembers } from './fsck-extents.js';
 import { P } from './problems.js';
 
 interface Indirect {
@@ -88,9 +89,8 @@ function decodeIndirect(k: Key): { refcount: number; body: ExtentBody } | string
   if (k.type !== KEY_TYPE.indirectExtent) return `key of type ${k.type} in the reflink btree`;
   try {
     const ind = ops.indirectExtent.decode(k.value);
-    const oneEach = ind.body.pointers.filter((p, i) => ind.body.pointers.findIndex((q) => q.member === p.member) === i);
     // The refcount is recounted below; validate the rest.
-    const problem = ops.indirectExtent.validate(k, { refcount: 1, body: { ...ind.body, pointers: oneEach } }) ?? (k.snapshot !== 0 ? 'nonzero snapshot' : undefined);
+    const problem = ops.indirectExtent.validate(k, { refcount: 1, body: withoutDuplicateMembers(ind.body) }) ?? (k.snapshot !== 0 ? 'nonzero snapshot' : undefined);
     return problem ?? ind;
   } catch (err) {
     if (err instanceof CorruptImageError || err instanceof RangeError) return err.message;

@@ -19,8 +19,9 @@
 // With dryRun the image is opened read-only: the block layer refuses every write, so -n cannot
 // change a byte even by mistake.
 //
-// Members are read one after the other on this thread: one worker thread per member measured
-// slower on the 2-core machines here (docs/scrub.md, Performance).
+// Members are verified one after the other on this thread, while the next run (or stripe) is
+// read on libuv's thread pool; one worker thread per member measured slower on the 2-core
+// machines here (docs/scrub.md, Performance).
 //
 // Scrub expects to be the only process using the image: nothing in the format locks it.
 import fs from 'node:fs';

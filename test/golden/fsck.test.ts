@@ -6,9 +6,10 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { caseNames, cleanBases, expectText, GOLDEN_DIR, runCase } from '../repair/fsck-golden.js';
+import { caseNames, expectText, GOLDEN_DIR, GoldenBuilder } from '../repair/fsck-golden.js';
 
-after(() => cleanBases());
+const builder = new GoldenBuilder();
+after(() => builder.clean());
 
 const names = caseNames();
 
@@ -24,10 +25,25 @@ test('there are at least 40 golden fsck cases, each with a build script and both
 test('every golden case: fsck -n writes nothing, fsck -y repairs as recorded, and the next run is clean', { concurrency: 2, timeout: 900_000 }, async (t) => {
   await Promise.all(names.map((name) =>
     t.test(name, async () => {
-      const r = await runCase(name);
+      const r = await builder.run(name);
       assert.ok(r.readOnlyKept, 'fsck -n changed a member file');
       assert.ok([0, 4].includes(r.checkOnly.code), `fsck -n exited ${r.checkOnly.code}: ${r.checkOnly.stderr}`);
       assert.equal(expectText(r.first), fs.readFileSync(path.join(GOLDEN_DIR, name, 'expect.1'), 'utf8'), `first fsck -y (stderr: ${r.first.stderr})`);
       assert.equal(expectText(r.second), fs.readFileSync(path.join(GOLDEN_DIR, name, 'expect.2'), 'utf8'), `second fsck -y (stderr: ${r.second.stderr})`);
     })));
+});
+
+test('the format-1 golden image (golden-images/v1) fscks clean', async () => {
+  const zlib = await import('node:zlib');
+  const os = await import('node:os');
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-v1-fsck-'));
+  try {
+    fs.writeFileSync(path.join(tmp, 'v1.img'), zlib.gunzipSync(fs.readFileSync(path.join(GOLDEN_DIR, 'v1', 'v1.img.gz'))));
+    const { runFsck } = await import('../../repair/fsck.js');
+    const r = await runFsck(path.join(tmp, 'v1.img'), { mode: 'check' });
+    assert.deepEqual(r.problems, []);
+    assert.equal(r.summary.exitCode, 0);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
 });

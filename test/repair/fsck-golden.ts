@@ -28,32 +28,56 @@ export async function loadCase(name: string): Promise<CaseDef> {
   return mod.default;
 }
 
-/** Bases built once per process, copied for each case. */
-const baseCache = new Map<BaseName, Promise<string>>();
+/** Builds cases, making each base image once and copying it for every case that starts from it. */
+export class GoldenBuilder {
+  private readonly bases = new Map<BaseName, Promise<string>>();
 
-function cachedBase(base: BaseName): Promise<string> {
-  let p = baseCache.get(base);
-  if (!p) {
-    p = (async () => {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), `strata-fsck-base-${base}-`));
-      await makeBase(dir, base);
-      return dir;
-    })();
-    baseCache.set(base, p);
+  private base(base: BaseName): Promise<string> {
+    let p = this.bases.get(base);
+    if (!p) {
+      p = (async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), `strata-fsck-base-${base}-`));
+        await makeBase(dir, base);
+        return dir;
+      })();
+      this.bases.set(base, p);
+    }
+    return p;
   }
-  return p;
-}
 
-/** Build case `name` in `dir`; returns the image spec relative to `dir`. */
-export async function buildCase(name: string, dir: string): Promise<string> {
-  const def = await loadCase(name);
-  const baseDir = await cachedBase(def.base);
-  fs.mkdirSync(dir, { recursive: true });
-  const names = memberNames(def.base);
-  for (const n of names) fs.copyFileSync(path.join(baseDir, n), path.join(dir, n));
-  const spec = names.join(':');
-  await def.damage(new Workbench(dir, spec));
-  return spec;
+  /** Build case `name` in `dir`; returns the image spec relative to `dir`. */
+  async build(name: string, dir: string): Promise<string> {
+    const def = await loadCase(name);
+    const baseDir = await this.base(def.base);
+    fs.mkdirSync(dir, { recursive: true });
+    const names = memberNames(def.base);
+    for (const n of names) fs.copyFileSync(path.join(baseDir, n), path.join(dir, n));
+    const spec = names.join(':');
+    await def.damage(new Workbench(dir, spec));
+    return spec;
+  }
+
+  /** Build the case, run fsck -n (it must not write), then fsck -y twice. */
+  async run(name: string): Promise<CaseResult> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `strata-${name}-`));
+    try {
+      const spec = await this.build(name, dir);
+      const before = hashMembers(dir, spec);
+      const checkOnly = await fsckRun(['-n', spec], dir);
+      const readOnlyKept = hashMembers(dir, spec) === before;
+      const first = await fsckRun(['-y', spec], dir);
+      const second = await fsckRun(['-y', spec], dir);
+      return { name, readOnlyKept, checkOnly, first, second };
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** Remove the bases built. */
+  async clean(): Promise<void> {
+    for (const p of this.bases.values()) fs.rmSync(await p, { recursive: true, force: true });
+    this.bases.clear();
+  }
 }
 
 export interface Run {
@@ -98,35 +122,14 @@ export interface CaseResult {
   second: Run;
 }
 
-/** Build the case, run fsck -n (must not write), then fsck -y twice. */
-export async function runCase(name: string): Promise<CaseResult> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `strata-${name}-`));
-  try {
-    const spec = await buildCase(name, dir);
-    const before = hashMembers(dir, spec);
-    const checkOnly = await fsckRun(['-n', spec], dir);
-    const readOnlyKept = hashMembers(dir, spec) === before;
-    const first = await fsckRun(['-y', spec], dir);
-    const second = await fsckRun(['-y', spec], dir);
-    return { name, readOnlyKept, checkOnly, first, second };
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/** Remove the bases this process built. */
-export async function cleanBases(): Promise<void> {
-  for (const p of baseCache.values()) fs.rmSync(await p, { recursive: true, force: true });
-  baseCache.clear();
-}
-
 async function main(argv: string[]): Promise<number> {
   const regen = argv.includes('--regen');
   const names = argv.filter((a) => !a.startsWith('--'));
   let failed = 0;
+  const builder = new GoldenBuilder();
   try {
     for (const name of names.length ? names : caseNames()) {
-      const r = await runCase(name);
+      const r = await builder.run(name);
       const dir = path.join(GOLDEN_DIR, name);
       const texts = [expectText(r.first), expectText(r.second)];
       if (regen) {
@@ -140,7 +143,7 @@ async function main(argv: string[]): Promise<number> {
       if (!same) process.stdout.write(texts.join('---\n') + [r.first.stderr, r.second.stderr].filter(Boolean).join('---\n'));
     }
   } finally {
-    await cleanBases();
+    await builder.clean();
   }
   return failed ? 1 : 0;
 }
