@@ -111,28 +111,53 @@ export interface RingScan {
   readError?: string;
 }
 
-/** Every valid entry in one member's ring, in ring order. Never throws for damage. */
+/** Bytes of the ring read at a time: the scan's memory does not grow with the ring it is told of. */
+const RING_WINDOW = 1 << 20;
+
+/**
+ * Every valid entry in one member's ring, in ring order. Never throws for damage. The ring is
+ * read a window at a time; an entry that crosses the window's end is read whole, at the length
+ * its header claims when that lies within the ring (an entry may be as long as the ring).
+ */
 export function scanRing(layer: BlockLayer, fs: FsInfo, member: number, checksums: Checksummer): RingScan {
   const info = fs.members[member]!;
   const scan: RingScan = { member, entries: [], invalid: [] };
   if (info.journalBuckets === 0 || !layer.present(member)) return scan;
-  let ring: Buffer;
+  const base = info.journalBucket * fs.bucketSize;
+  const ringLength = info.journalBuckets * fs.bucketSize;
+  const lengthAt = JournalEntryHeader.field('length').offset;
+  let window: Buffer = Buffer.alloc(0);
+  let windowStart = 0;
+  /** Make the window hold ring bytes [at, at + length), reading from `at` on. */
+  const cover = (at: number, length: number): void => {
+    if (at >= windowStart && at + length <= windowStart + window.length) return;
+    window = layer.read(member, base + at, Math.min(Math.max(length, RING_WINDOW), ringLength - at));
+    windowStart = at;
+  };
+  const fsMagic = fs.fsUuid.subarray(0, 8);
   try {
-    ring = layer.read(member, info.journalBucket * fs.bucketSize, info.journalBuckets * fs.bucketSize);
+    for (let at = 0; at + fs.blockSize <= ringLength;) {
+      cover(at, fs.blockSize);
+      let rel = at - windowStart;
+      if (window.readUInt32LE(rel) === JOURNAL_MAGIC) {
+        const claimed = window.readUInt32LE(rel + lengthAt);
+        if (claimed >= JournalEntryHeader.size && at + claimed <= ringLength) {
+          cover(at, claimed);
+          rel = at - windowStart;
+        }
+      }
+      // A claimed length the window does not cover lies past the ring's end: out of bounds.
+      const r = decodeEntry(window, rel, fsMagic, checksums);
+      if ('entry' in r) {
+        scan.entries.push({ ...r.entry, member, position: at, length: r.length });
+        at += r.length;
+      } else {
+        if (r.error !== 'no entry') scan.invalid.push({ position: at, error: r.error });
+        at += fs.blockSize;
+      }
+    }
   } catch (err) {
     scan.readError = err instanceof Error ? err.message : String(err);
-    return scan;
-  }
-  const fsMagic = fs.fsUuid.subarray(0, 8);
-  for (let at = 0; at + fs.blockSize <= ring.length;) {
-    const r = decodeEntry(ring, at, fsMagic, checksums);
-    if ('entry' in r) {
-      scan.entries.push({ ...r.entry, member, position: at, length: r.length });
-      at += r.length;
-    } else {
-      if (r.error !== 'no entry') scan.invalid.push({ position: at, error: r.error });
-      at += fs.blockSize;
-    }
   }
   return scan;
 }

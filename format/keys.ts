@@ -4,9 +4,9 @@
 // (returns a problem description or undefined), and toText for dump. Values are decoded only
 // after the raw size was checked, so a hostile value length never drives an allocation.
 import { FieldRangeError, formatUuid } from './codec.js';
-import { CorruptImageError } from './errors.js';
+import { CorruptImageError, type Where } from './errors.js';
 import {
-  AllocValue, BtreePointerValue, BUCKET_DATA_NAMES, DirentValue, ExtentValue, IndirectExtentValue, InodeValue, KEY_TYPE,
+  AllocValue, BTREE_NAMES, BtreePointerValue, BUCKET_DATA_NAMES, DirentValue, ExtentValue, IndirectExtentValue, InodeValue, KEY_TYPE,
   KeyType, MAX_EXTENT_SIZE, MAX_REPLICAS, NAME_MAX, Pointer, ReflinkPointerValue, StripeValue, XattrValue,
 } from './layout.js';
 
@@ -98,8 +98,23 @@ export interface BtreePointer {
  * so a reader that meets one reports corruption (exit 8, one line) instead of crashing.
  */
 export class BadValueError extends CorruptImageError {
-  constructor(what: string) {
-    super(what, {}, 'run strata fsck');
+  readonly what: string;
+  constructor(what: string, where: Where = {}) {
+    super(what, where, 'run strata fsck');
+    this.what = what;
+  }
+}
+
+/**
+ * `op.decode` of a key's value, for readers that meet keys outside a node walk (lookups, file
+ * listings): a value that fails to decode is reported with its btree and key position.
+ */
+export function decodeValue<T>(op: { decode(value: Buffer): T }, k: Key, btree: number): T {
+  try {
+    return op.decode(k.value);
+  } catch (err) {
+    if (err instanceof BadValueError) throw new BadValueError(err.what, { structure: `${BTREE_NAMES[btree] ?? `btree ${btree}`} key ${posToText(k)}` });
+    throw err;
   }
 }
 

@@ -3,7 +3,7 @@ import type { Image } from '../format/image.js';
 import { formatUuid } from '../format/codec.js';
 import { COMPRESSION_NAMES } from '../format/compress.js';
 import { CSUM_NAMES } from '../format/checksum.js';
-import { escapeName, KEY_OPS, type Key, posToText, ops, checkKey } from '../format/keys.js';
+import { decodeValue, escapeName, KEY_OPS, type Key, posToText, ops, checkKey } from '../format/keys.js';
 import { BTREE, BTREE_NAMES, BUCKET_DATA_NAMES, INCOMPAT, KEY_TYPE, KEY_TYPE_NAMES, Superblock, SYMLINK_MAX } from '../format/layout.js';
 import { UsageError } from '../format/errors.js';
 import { FsReader, S_IFDIR } from './reader.js';
@@ -59,7 +59,7 @@ export function usageInfo(img: Image): UsageInfo {
   const members = f.members.map((m, i) => ({ index: i, path: img.members[i]!.path, size: m.size, buckets: m.bucketCount, bucketSize: f.bucketSize, byType: {} as Record<string, { buckets: number; usedBytes: number }>, freeBuckets: m.bucketCount }));
   for (const k of img.btrees[BTREE.alloc]!.range()) {
     if (k.type !== KEY_TYPE.alloc) continue;
-    const a = ops.alloc.decode(k.value);
+    const a = decodeValue(ops.alloc, k, BTREE.alloc);
     const m = members[k.inode];
     if (!m) continue;
     const t = BUCKET_DATA_NAMES[a.dataType] ?? String(a.dataType);
@@ -73,14 +73,14 @@ export function usageInfo(img: Image): UsageInfo {
   for (const k of img.btrees[BTREE.inodes]!.range()) {
     if (k.type !== KEY_TYPE.inode) continue;
     inodes++;
-    const ino = ops.inode.decode(k.value);
+    const ino = decodeValue(ops.inode, k, BTREE.inodes);
     if ((ino.mode & S_IFMT) !== S_IFDIR) logicalBytes += ino.size;
   }
   let inlineBytes = 0, extentBytes = 0, storedBytes = 0, compressedExtents = 0, extents = 0;
   for (const k of img.btrees[BTREE.extents]!.range()) {
     if (k.type === KEY_TYPE.inlineData) inlineBytes += k.value.length;
     else if (k.type === KEY_TYPE.extent) {
-      const e = ops.extent.decode(k.value);
+      const e = decodeValue(ops.extent, k, BTREE.extents);
       extents++;
       extentBytes += e.liveSize;
       storedBytes += Math.ceil(e.storedSize / f.blockSize) * f.blockSize * e.pointers.length;
@@ -90,7 +90,7 @@ export function usageInfo(img: Image): UsageInfo {
   const reflink = { indirectExtents: 0, sharedBytes: 0, references: 0, savedBytes: 0 };
   for (const k of img.btrees[BTREE.reflink]!.range()) {
     if (k.type !== KEY_TYPE.indirectExtent) continue;
-    const ind = ops.indirectExtent.decode(k.value);
+    const ind = decodeValue(ops.indirectExtent, k, BTREE.reflink);
     reflink.indirectExtents++;
     reflink.sharedBytes += ind.body.liveSize;
     reflink.references += ind.refcount;
@@ -226,11 +226,11 @@ export function extentRows(reader: FsReader, path: string) {
   return reader.extents(inum).map((e) => {
     const base = { start: e.start, end: e.end, length: e.end - e.start, kind: e.kind };
     if (e.kind === 'extent') {
-      const b = ops.extent.decode(e.key.value);
+      const b = decodeValue(ops.extent, e.key, BTREE.extents);
       return { ...base, storedSize: b.storedSize, uncompressedSize: b.uncompressedSize, chunkOffset: b.chunkOffset, compression: COMPRESSION_NAMES[b.compression], checksum: `${CSUM_NAMES[b.checksumType]}:${b.checksum.toString(16)}`, pointers: b.pointers, stripe: b.stripeId ? { id: b.stripeId, block: b.stripeBlock } : null, shared: false };
     }
     if (e.kind === 'reflink') {
-      const r = ops.reflinkPointer.decode(e.key.value);
+      const r = decodeValue(ops.reflinkPointer, e.key, BTREE.extents);
       return { ...base, reflinkIndex: r.index, shared: true };
     }
     return { ...base, shared: false };

@@ -3,7 +3,7 @@
 // extraction; nothing here writes.
 import { CorruptImageError, ImagePathError } from '../format/errors.js';
 import type { Image } from '../format/image.js';
-import { type DecodedInode, type Dirent, escapeName, type Key, nameHash, ops, POS_MAX, type XattrEntry } from '../format/keys.js';
+import { type DecodedInode, decodeValue, type Dirent, escapeName, type Key, nameHash, ops, POS_MAX, type XattrEntry } from '../format/keys.js';
 import { BTREE, KEY_TYPE, MAX_EXTENT_SIZE, ROOT_INODE } from '../format/layout.js';
 import { S_IFMT } from './entry.js';
 
@@ -30,7 +30,7 @@ export class FsReader {
 
   inode(inum: number): DecodedInode | undefined {
     const k = this.img.btrees[BTREE.inodes]!.get({ inode: inum, offset: 0, snapshot: 0 });
-    return k && k.type === KEY_TYPE.inode ? ops.inode.decode(k.value) : undefined;
+    return k && k.type === KEY_TYPE.inode ? decodeValue(ops.inode, k, BTREE.inodes) : undefined;
   }
 
   requireInode(inum: number, path: string): DecodedInode {
@@ -44,7 +44,7 @@ export class FsReader {
     const out: DirEntry[] = [];
     for (const k of this.img.btrees[BTREE.dirents]!.range({ inode: dir, offset: 0, snapshot: 0 }, { inode: dir, offset: POS_MAX.offset, snapshot: POS_MAX.snapshot })) {
       if (k.type !== KEY_TYPE.dirent) continue;
-      out.push({ ...ops.dirent.decode(k.value), offset: k.offset });
+      out.push({ ...decodeValue(ops.dirent, k, BTREE.dirents), offset: k.offset });
     }
     return out.sort((a, b) => Buffer.compare(a.name, b.name));
   }
@@ -54,7 +54,7 @@ export class FsReader {
     let expect = nameHash(name);
     for (const k of this.img.btrees[BTREE.dirents]!.range({ inode: dir, offset: expect, snapshot: 0 }, { inode: dir, offset: POS_MAX.offset, snapshot: POS_MAX.snapshot })) {
       if (k.offset !== expect) return undefined;
-      const d = ops.dirent.decode(k.value);
+      const d = decodeValue(ops.dirent, k, BTREE.dirents);
       if (d.name.equals(name)) return { ...d, offset: k.offset };
       expect++;
     }
@@ -81,7 +81,7 @@ export class FsReader {
   xattrs(inum: number): XattrEntry[] {
     const out: XattrEntry[] = [];
     for (const k of this.img.btrees[BTREE.xattrs]!.range({ inode: inum, offset: 0, snapshot: 0 }, { inode: inum, offset: POS_MAX.offset, snapshot: POS_MAX.snapshot })) {
-      if (k.type === KEY_TYPE.xattr) out.push(ops.xattr.decode(k.value));
+      if (k.type === KEY_TYPE.xattr) out.push(decodeValue(ops.xattr, k, BTREE.xattrs));
     }
     return out.sort((a, b) => Buffer.compare(a.name, b.name));
   }
@@ -91,8 +91,8 @@ export class FsReader {
     const out: ExtentInfo[] = [];
     for (const k of this.img.btrees[BTREE.extents]!.range({ inode: inum, offset: 0, snapshot: 0 }, { inode: inum, offset: POS_MAX.offset, snapshot: POS_MAX.snapshot })) {
       if (k.type === KEY_TYPE.inlineData) out.push({ start: k.offset - k.value.length, end: k.offset, kind: 'inline', key: k });
-      else if (k.type === KEY_TYPE.extent) out.push({ start: k.offset - ops.extent.decode(k.value).liveSize, end: k.offset, kind: 'extent', key: k });
-      else if (k.type === KEY_TYPE.reflinkPointer) out.push({ start: k.offset - ops.reflinkPointer.decode(k.value).liveSize, end: k.offset, kind: 'reflink', key: k });
+      else if (k.type === KEY_TYPE.extent) out.push({ start: k.offset - decodeValue(ops.extent, k, BTREE.extents).liveSize, end: k.offset, kind: 'extent', key: k });
+      else if (k.type === KEY_TYPE.reflinkPointer) out.push({ start: k.offset - decodeValue(ops.reflinkPointer, k, BTREE.extents).liveSize, end: k.offset, kind: 'reflink', key: k });
     }
     return out;
   }
@@ -106,8 +106,8 @@ export class FsReader {
       if (e.start < at) continue; // overlapping extent: fsck reports it; readers keep the first
       let data: Buffer;
       if (e.kind === 'inline') data = e.key.value;
-      else if (e.kind === 'extent') data = this.img.readExtent(ops.extent.decode(e.key.value), `${what} bytes ${e.start}..${e.end}`);
-      else data = this.readReflink(ops.reflinkPointer.decode(e.key.value), `${what} bytes ${e.start}..${e.end}`);
+      else if (e.kind === 'extent') data = this.img.readExtent(decodeValue(ops.extent, e.key, BTREE.extents), `${what} bytes ${e.start}..${e.end}`);
+      else data = this.readReflink(decodeValue(ops.reflinkPointer, e.key, BTREE.extents), `${what} bytes ${e.start}..${e.end}`);
       const end = Math.min(e.end, size);
       yield { offset: e.start, data: data.subarray(0, end - e.start) };
       at = end;
@@ -124,7 +124,7 @@ export class FsReader {
     const end = r.index + r.liveSize;
     for (const k of this.img.btrees[BTREE.reflink]!.range({ inode: 0, offset: r.index + 1, snapshot: 0 }, { inode: 0, offset: POS_MAX.offset, snapshot: POS_MAX.snapshot })) {
       if (k.type !== KEY_TYPE.indirectExtent) continue;
-      const ind = ops.indirectExtent.decode(k.value);
+      const ind = decodeValue(ops.indirectExtent, k, BTREE.reflink);
       const start = k.offset - ind.body.liveSize;
       if (start >= end) break;
       const data = this.img.readExtent(ind.body, what);

@@ -12,6 +12,9 @@
 //
 // Short run (part of npm test): test/repair/fsck-fuzz.test.ts. Full run:
 //   node --import tsx test/repair/fsck-fuzz.ts --full [--shard i/n] [--limit N] [--seed S]
+// (582,202 mutations: every field of every instance), or, with --every-verb instead of --full,
+// one instance of each structure kind and field of each seed, with every verb, with and without
+// fix-up.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -139,8 +142,12 @@ function touchedByNode(model: ImageModel, members: Buffer[], checksums: Checksum
   return out;
 }
 
-/** Every field mutation of every site, or (sampled) one random verb and fix-up per site kind and field name. */
-export function mutations(variants: FuzzVariant[], options: { full: boolean; seed: number }): Mutation[] {
+/**
+ * Every field mutation of every site (full); or one site per site kind and field name, with
+ * every verb, with and without fix-up (everyVerb); or (sampled) that site with one random verb
+ * and fix-up.
+ */
+export function mutations(variants: FuzzVariant[], options: { full: boolean; seed: number; everyVerb?: boolean }): Mutation[] {
   const rng = new Rng(options.seed);
   const out: Mutation[] = [];
   variants.forEach((v, variant) => {
@@ -152,6 +159,10 @@ export function mutations(variants: FuzzVariant[], options: { full: boolean; see
           const kind = `${site.kind} ${field.name} ${site.id.split(' ').slice(0, 3).join(' ')}`;
           if (sampled.has(kind)) continue;
           sampled.add(kind);
+          if (options.everyVerb) {
+            for (const verb of verbs) for (const fixup of [true, false]) out.push({ variant, step: { op: 'field', site: site.id, field: field.name, verb, byte: rng.int(field.size), bit: rng.int(8), fixup, replicas: false } });
+            continue;
+          }
           out.push({ variant, step: { op: 'field', site: site.id, field: field.name, verb: rng.pick(verbs), byte: rng.int(field.size), bit: rng.int(8), fixup: rng.chance(0.5), replicas: false } });
           continue;
         }
@@ -250,14 +261,15 @@ export function describe(v: FuzzVariant, m: Mutation): string {
 async function main(argv: string[]): Promise<number> {
   const arg = (name: string) => argv[argv.indexOf(name) + 1];
   const full = argv.includes('--full');
+  const everyVerb = argv.includes('--every-verb');
   const [shard, shards] = (argv.includes('--shard') ? arg('--shard')! : '0/1').split('/').map(Number) as [number, number];
   const limit = argv.includes('--limit') ? Number(arg('--limit')) : Infinity;
   const seed = argv.includes('--seed') ? Number(arg('--seed')) : 1;
   const dir = fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : '/tmp', 'strata-fsck-fuzz-'));
   try {
     const variants = await prepareVariants(dir);
-    const all = mutations(variants, { full, seed }).filter((_, i) => i % shards === shard).slice(0, limit);
-    process.stderr.write(`fsck fuzz: ${all.length} mutations (shard ${shard}/${shards}${full ? ', full' : ', sampled'})\n`);
+    const all = mutations(variants, { full, seed, everyVerb }).filter((_, i) => i % shards === shard).slice(0, limit);
+    process.stderr.write(`fsck fuzz: ${all.length} mutations (shard ${shard}/${shards}${full ? ', full' : everyVerb ? ', every verb of every field kind' : ', sampled'})\n`);
     let failures = 0;
     let maxMs = 0;
     const exitCounts = new Map<string, number>();

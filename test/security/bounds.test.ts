@@ -79,6 +79,21 @@ test('an extent claiming 4 GiB of stored or uncompressed data is refused before 
   }
 });
 
+test('a key value too short to decode is reported with its btree and key position', async () => {
+  const img = await smallImage();
+  let where = '';
+  await rewriteKeys(img, BTREE.extents, (keys) => keys.map((k) => {
+    if (k.type !== KEY_TYPE.extent) return k;
+    where = `extents key ${k.inode}:${k.offset}:0`;
+    return { ...k, value: k.value.subarray(0, 37) };
+  }));
+  const r = bounded(['dump', 'cat', img, '/sub/big']);
+  assert.equal(r.code, 8, r.stderr);
+  assert.ok(isOneLineError(r.stderr), r.stderr);
+  assert.ok(r.stderr.includes(where), r.stderr);
+  assert.match(r.stderr, /extent value is 37 bytes/);
+});
+
 test('a btree root claiming a depth beyond 8 levels makes the superblock invalid', async () => {
   const img = await smallImage();
   await rewriteSuperblock(img, (info) => {
