@@ -1,6 +1,6 @@
 // `npm run bench`: strata next to its peers on the same corpus, as ratios, in one run.
 //
-//   node --import tsx bench/run.ts [--only mkfs,fsck,scrub,extract,startup,put,ec,dedupe] [--repeat N] [--json] [--out FILE]
+//   node --import tsx bench/run.ts [--only mkfs,fsck,fsck-scale,scrub,extract,startup,put,ec,dedupe] [--repeat N] [--json] [--out FILE]
 //
 // Environment: STRATA_BENCH_FILES, STRATA_BENCH_BYTES (corpus size), STRATA_BENCH_SEED,
 // STRATA_BENCH_REPEAT (best of N), STRATA_BENCH_KEEP=1 (keep the work dir), STRATA_BENCH_DIR
@@ -19,6 +19,7 @@ import { DEDUPE_RECIPES, dedupeJobs, dedupeReport } from './dedupe.js';
 import { EC_RECIPE, type EcTarget, ecJobs, evaluateEcTarget } from './ec-image.js';
 import { extractJobs } from './extract.js';
 import { fsckJobs } from './fsck.js';
+import { fsckScaleJobs, fsckScaleReport, SCALE_RECIPES } from './fsck-scale.js';
 import { registerImageRecipes } from './images.js';
 import { BTRFS_ROOTDIR, EROFS_LZ4HC, STRATA_UNCOMPRESSED, STRATA_ZSTD, mkfsJobs } from './mkfs.js';
 import { ensurePeers, findExecutable, findGnuTime, type PeerReport } from './peers.js';
@@ -50,6 +51,7 @@ const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const JOB_GROUPS: JobGroup[] = [
   { name: 'mkfs', needsCorpus: true, jobs: mkfsJobs },
   { name: 'fsck', needsCorpus: true, jobs: fsckJobs },
+  { name: 'fsck-scale', needsCorpus: false, jobs: fsckScaleJobs, report: (_context, rows) => fsckScaleReport(rows) },
   { name: 'scrub', needsCorpus: true, jobs: scrubJobs },
   { name: 'extract', needsCorpus: true, jobs: extractJobs },
   { name: 'startup', needsCorpus: false, jobs: startupJobs },
@@ -371,7 +373,7 @@ async function main(): Promise<number> {
       fixtures,
     };
     registerImageRecipes(context);
-    for (const recipe of [EC_RECIPE, ...DEDUPE_RECIPES]) fixtures.register(recipe);
+    for (const recipe of [EC_RECIPE, ...DEDUPE_RECIPES, ...SCALE_RECIPES]) fixtures.register(recipe);
 
     print(`strata bench — ${startedAt}`);
     print(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown'}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, node ${process.version}, ${os.platform()} ${os.release()}`);
