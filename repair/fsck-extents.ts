@@ -25,6 +25,8 @@ type Mapping =
 
 /** Decode and validate one extents-btree key; duplicate-member replicas are left to the pointer checks. */
 function decodeMapping(k: Key): Mapping | string {
+  // No inode has number 0, and none can be made with it: such data has no owner to give it to.
+  if (k.inode === 0) return 'inode number 0';
   try {
     if (k.type === KEY_TYPE.extent) {
       const body = ops.extent.decode(k.value);
