@@ -38,6 +38,35 @@ export interface OpenOptions {
    * of the newest seq that disagree, by which of them leads to readable btrees.
    */
   superblock?: FsInfo;
+  /**
+   * Decoded nodes to start from instead of an empty cache: fsck hands the volume the nodes its
+   * structure pass read and verified, so the logical passes do not read and decode them again.
+   */
+  nodeCache?: NodeCache;
+}
+
+/**
+ * Decoded nodes by the place they were read from; past `capacity` nodes the oldest is dropped.
+ * A hit answers only the question a fresh decode would have answered the same way
+ * (`cachedNodeMatches`): a node written later to the same place has another checksum and seq.
+ */
+export class NodeCache {
+  private readonly nodes = new Map<string, DecodedNode>();
+
+  constructor(readonly capacity: number) {}
+
+  get full(): boolean {
+    return this.nodes.size >= this.capacity;
+  }
+
+  get(p: Ptr): DecodedNode | undefined {
+    return this.nodes.get(`${p.member}:${p.offset}`);
+  }
+
+  set(p: Ptr, node: DecodedNode): void {
+    if (this.full) this.nodes.delete(this.nodes.keys().next().value!);
+    this.nodes.set(`${p.member}:${p.offset}`, node);
+  }
 }
 
 export interface MemberStatus {
@@ -59,7 +88,7 @@ export interface BtreeView {
 export class Image {
   /** replaced by a Volume with in-memory btrees once the journal is replayed */
   btrees: BtreeView[];
-  private readonly nodeCache = new Map<string, DecodedNode>();
+  private readonly nodeCache: NodeCache;
   private readonly seenDamage = new Set<string>();
 
   constructor(
@@ -71,6 +100,7 @@ export class Image {
     readonly options: OpenOptions,
   ) {
     this.btrees = BTREE_NAMES.map((_, id) => new Btree(this, id));
+    this.nodeCache = options.nodeCache ?? new NodeCache(512);
   }
 
   get fsMagic(): Buffer {
@@ -100,8 +130,7 @@ export class Image {
     const structure = `btree ${BTREE_NAMES[expect.btreeId] ?? expect.btreeId} level ${expect.level} node${expect.min && expect.max ? ` ${posToText(expect.min)}..${posToText(expect.max)}` : ''}`;
     const failures: DamageReport[] = [];
     for (const p of pointers) {
-      const cacheKey = `${p.member}:${p.offset}`;
-      const cached = this.nodeCache.get(cacheKey);
+      const cached = this.nodeCache.get(p);
       // A cached node answers only the question a fresh decode would have answered the same way.
       if (cached && cachedNodeMatches(cached, expect)) return cached;
       try {
@@ -112,8 +141,7 @@ export class Image {
         }
         const bytes = this.layer.read(p.member, p.offset, this.fs.nodeSize);
         const node = decodeNode(bytes, { ...expect, fsMagic: this.fsMagic }, this.checksums);
-        if (this.nodeCache.size >= 512) this.nodeCache.delete(this.nodeCache.keys().next().value!);
-        this.nodeCache.set(cacheKey, node);
+        this.nodeCache.set(p, node);
         for (const f of failures) this.damage({ ...f, recovered: true });
         return node;
       } catch (err) {

@@ -10,9 +10,11 @@
 // Builds: where every good node copy is (for the alloc recount); the nodes to rewrite
 // copy-on-write (a bad or stale copy beside a good one); and, for a btree with a node that no
 // copy of can be read, every key that can still be read (good nodes, and keys salvaged from
-// damaged copies by a lenient decode) to rebuild that btree from.
+// damaged copies by a lenient decode) to rebuild that btree from; and the nodes it decoded, as
+// many as a bounded cache holds, for the volume to start from (so the logical passes do not
+// read and decode them a second time).
 import { decodeNode, type DecodedNode, NodeError, salvageNode } from '../format/btree/node.js';
-import type { Image } from '../format/image.js';
+import { type Image, NodeCache } from '../format/image.js';
 import { MemberIOError } from '../format/io.js';
 import { comparePos, decodeBtreePointer, type Key, ops, type Pos, POS_MAX, POS_MIN, posToText, type Ptr } from '../format/keys.js';
 import { BTREE, BTREE_COUNT, BTREE_NAMES, KEY_TYPE } from '../format/layout.js';
@@ -43,6 +45,15 @@ export interface BtreePlan {
   rewrite: Array<{ btreeId: number; at: Pos }>;
   /** node visits */
   checked: number;
+  /** good nodes as decoded here, for the volume's reads (bounded: a large image's do not all fit) */
+  decoded: NodeCache;
+}
+
+/** Memory for the decoded nodes handed to the volume: 1024 nodes of 64 KiB, at least 512 nodes. */
+const HANDOVER_BYTES = 64 * 1024 * 1024;
+
+export function emptyBtreePlan(nodeSize: number): BtreePlan {
+  return { nodes: [], rebuild: new Map(), rebuildAgreed: true, rewrite: [], checked: 0, decoded: new NodeCache(Math.max(512, Math.floor(HANDOVER_BYTES / nodeSize))) };
 }
 
 interface Visit {
@@ -66,7 +77,7 @@ const LOST_BY_STEP = {
 } as const;
 
 export function checkBtrees(ctx: FsckContext, img: Image): BtreePlan {
-  const plan: BtreePlan = { nodes: [], rebuild: new Map(), rebuildAgreed: true, rewrite: [], checked: 0 };
+  const plan = emptyBtreePlan(img.fs.nodeSize);
   const walker = new Walker(ctx, img, plan);
   // Alloc first: its keys (collected whole; one per used bucket) give the generations.
   const allocKeys: Key[] = [];
@@ -106,9 +117,7 @@ class Walker {
         this.plan.checked++;
         this.ctx.progress(this.plan.checked);
       }
-      // Keys that outlive this step (collected for a rebuild) need buffers of their own; the
-      // others are done with before the next read, so each copy slot reuses one buffer.
-      const results = v.pointers.map((ptr, i) => this.readCopy(id, ptr, v, opts.collect ? undefined : this.scratch(i)));
+      const results = this.readCopies(id, v, Boolean(opts.collect));
       const good = results.filter((r) => r.node);
       const where = { btree: BTREE_NAMES[id]!, level: v.level, range: `${posToText(v.min)}..${posToText(v.max)}` };
       const sharedWith = good.map((r) => seen.get(`${r.ptr.member}:${r.ptr.offset}`)).find((s) => s !== undefined);
@@ -160,6 +169,26 @@ class Walker {
 
   private agree(fix: boolean): void {
     if (!fix) this.plan.rebuildAgreed = false;
+  }
+
+  /**
+   * Every copy of the node. Keys that outlive this step need buffers of their own: those
+   * collected for a rebuild, and the first good copy while the handover cache has room. The
+   * other copies are done with before the next read, so each copy slot reuses one buffer.
+   */
+  private readCopies(id: number, v: Visit, collect: boolean): CopyResult[] {
+    const results: CopyResult[] = [];
+    let kept = false;
+    v.pointers.forEach((ptr, i) => {
+      const keep = !collect && !kept && !this.plan.decoded.full;
+      const r = this.readCopy(id, ptr, v, collect || keep ? undefined : this.scratch(i));
+      if (keep && r.node) {
+        this.plan.decoded.set(ptr, r.node);
+        kept = true;
+      }
+      results.push(r);
+    });
+    return results;
   }
 
   private readonly buffers: Buffer[] = [];

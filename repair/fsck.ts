@@ -31,7 +31,7 @@ import { Volume } from '../format/volume.js';
 import { FsckContext, type FsckHooks, FsckInterrupted, type FsckMode, type ReportedProblem } from './fsck-context.js';
 import { applySuperblockPlan, checkSuperblocks, chooseSuperblock, type SuperblockPlan } from './fsck-superblocks.js';
 import { applyJournalPlan, checkJournal, type JournalPlan } from './fsck-journal.js';
-import { type BtreePlan, checkBtrees } from './fsck-btrees.js';
+import { type BtreePlan, checkBtrees, emptyBtreePlan } from './fsck-btrees.js';
 import { checkAlloc } from './fsck-alloc.js';
 import { type FsState, loadState } from './fsck-load.js';
 import { checkExtents } from './fsck-extents.js';
@@ -176,7 +176,7 @@ function checkOnDisk(run: PassRunner, probe: Image): OnDisk {
   return {
     sb: sb ?? { resize: [], rewrite: [], degraded: false },
     journal: journal ?? { replayed: 0, invalidate: [] },
-    btrees: btrees ?? { nodes: [], rebuild: new Map(), rebuildAgreed: false, rewrite: [], checked: 0 },
+    btrees: btrees ?? { ...emptyBtreePlan(probe.fs.nodeSize), rebuildAgreed: false },
     whole: Boolean(sb && journal && btrees),
   };
 }
@@ -194,7 +194,7 @@ async function checkVolume(run: PassRunner, spec: string, superblock: FsInfo | u
   let vol: Volume;
   try {
     vol = await Volume.open(spec, {
-      writable: ctx.mayWrite, allowDegraded: true, superblock, rebuild: onDisk.btrees.rebuild, trackUsage: true, deferReplayCheckpoint: true,
+      writable: ctx.mayWrite, allowDegraded: true, superblock, rebuild: onDisk.btrees.rebuild, trackUsage: true, deferReplayCheckpoint: true, nodeCache: onDisk.btrees.decoded,
     });
   } catch (err) {
     if (!(err instanceof CorruptImageError)) throw err;
