@@ -18,6 +18,8 @@ import { P } from './problems.js';
 interface Entry {
   key: Key;
   dirent: Dirent;
+  /** where the entry is now (the key's offset) and where probing for its name starts */
+  offset: number;
   home: number;
   /** the value changed (d_type repaired): written back */
   changed: boolean;
@@ -56,35 +58,39 @@ export function checkDirents(ctx: FsckContext, vol: Volume, st: FsState): void {
     }
     const kept: Entry[] = [];
     const stuck: number[] = [];
-    const names = new Map<string, number>();
-    for (const k of group) {
-      const d = decodeDirent(k);
+    const decoded = group.map(decodeDirent);
+    const homes = decoded.map((d) => (typeof d === 'string' ? -1 : nameHash(d.name)));
+    // Two entries of one name have one hash: without a hash seen twice (the usual case), no
+    // name needs comparing.
+    const names = sharedHome(homes) ? new Map<string, number>() : undefined;
+    group.forEach((k, i) => {
+      const d = decoded[i]!;
       if (typeof d === 'string') {
         if (ctx.problem(P.DIRENT_BAD, { dir, offset: k.offset, reason: d })) fixes.delete(BTREE.dirents, k);
         else stuck.push(k.offset);
-        continue;
+        return;
       }
       const row = t.find(d.target);
-      // Names are compared as bytes; a directory of one entry has no duplicate to find.
-      const nameKey = group.length > 1 ? d.name.toString('latin1') : '';
-      const first = names.get(nameKey);
+      // Names are compared as bytes.
+      const nameKey = names ? d.name.toString('latin1') : '';
+      const first = names?.get(nameKey);
       let drop: boolean | undefined;
       if (row < 0) drop = ctx.problem(P.DIRENT_TARGET_MISSING, { dir, name: escapeName(d.name), target: d.target });
       else if (d.target === ROOT_INODE) drop = ctx.problem(P.DIRENT_TO_ROOT, { dir, name: escapeName(d.name) });
       else if (first !== undefined) drop = ctx.problem(P.DIRENT_DUPLICATE, { dir, name: escapeName(d.name), offset: k.offset, first });
       if (drop) {
         fixes.delete(BTREE.dirents, k);
-        continue;
+        return;
       }
-      if (first === undefined) names.set(nameKey, k.offset);
-      const entry: Entry = { key: k, dirent: d, home: nameHash(d.name), changed: false };
+      if (first === undefined) names?.set(nameKey, k.offset);
+      const entry: Entry = { key: k, dirent: d, offset: k.offset, home: homes[i]!, changed: false };
       const actual = row < 0 ? d.dType : t.dType(row);
       if (d.dType !== actual && ctx.problem(P.DIRENT_TYPE_WRONG, { dir, name: escapeName(d.name), target: d.target, recorded: d.dType, actual })) {
         entry.dirent = { ...d, dType: actual };
         entry.changed = true;
       }
       kept.push(entry);
-    }
+    });
     placeAndCount(ctx, fixes, st, dir, group, kept, stuck);
   }
   fixes.commit('dirents');
@@ -93,9 +99,9 @@ export function checkDirents(ctx: FsckContext, vol: Volume, st: FsState): void {
 /** Move what probing cannot reach, write repaired entries, and count links of the survivors. */
 function placeAndCount(ctx: FsckContext, fixes: Fixes, st: FsState, dir: number, group: Key[], kept: Entry[], stuck: number[]): void {
   const t = st.inodes;
-  const lostNow = unreachable(kept.map((e) => ({ offset: e.key.offset, home: e.home })), group.map((k) => k.offset));
+  const lostNow = unreachable(kept, group.map((k) => k.offset));
   // Nothing out of reach and nothing removed (the common case): nothing can need moving.
-  const moves = kept.length + stuck.length === group.length && !lostNow.includes(true) ? new Map<number, number>() : planMoves(kept.map((e) => ({ offset: e.key.offset, home: e.home })), stuck);
+  const moves = kept.length + stuck.length === group.length && !lostNow.includes(true) ? new Map<number, number>() : planMoves(kept, stuck);
   const puts: Key[] = [];
   kept.forEach((e, i) => {
     let offset = e.key.offset;
@@ -117,4 +123,12 @@ function placeAndCount(ctx: FsckContext, fixes: Fixes, st: FsState, dir: number,
     }
   });
   for (const k of puts) fixes.put(BTREE.dirents, k);
+}
+
+/** Some name hash (-1: no name) occurs twice. */
+function sharedHome(homes: number[]): boolean {
+  if (homes.length < 2) return false;
+  const sorted = Float64Array.from(homes).sort();
+  for (let i = 1; i < sorted.length; i++) if (sorted[i] === sorted[i - 1] && sorted[i]! >= 0) return true;
+  return false;
 }

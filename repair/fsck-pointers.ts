@@ -46,6 +46,7 @@ type Verdict = { keep: true; ptr: Ptr } | { keep: false; report: () => boolean }
  */
 export function checkPointers(ctx: FsckContext, vol: Volume, where: { inode: number; start: number; end: number }, body: ExtentBody, generation: (member: number, bucket: number) => number): Ptr[] {
   const fs = vol.fs;
+  if (allSound(vol, body, generation)) return body.pointers;
   const seenMembers = new Set<number>();
   const verdicts: Verdict[] = body.pointers.map((p) => {
     if (seenMembers.has(p.member)) return { keep: false, report: () => ctx.problem(P.EXTENT_REPLICAS_SAME_MEMBER, { ...where, member: p.member }) };
@@ -71,4 +72,15 @@ export function checkPointers(ctx: FsckContext, vol: Volume, where: { inode: num
     else out.push(body.pointers[i]!);
   });
   return changed ? out : body.pointers;
+}
+
+/** Every copy on a member of its own, in a valid place, with its bucket's generation: the usual extent, nothing to report. */
+function allSound(vol: Volume, body: ExtentBody, generation: (member: number, bucket: number) => number): boolean {
+  const ptrs = body.pointers;
+  for (let i = 0; i < ptrs.length; i++) {
+    const p = ptrs[i]!;
+    for (let j = 0; j < i; j++) if (ptrs[j]!.member === p.member) return false;
+    if (placeProblem(vol.fs, p, body.storedSize) || p.generation !== generation(p.member, Math.floor(p.offset / vol.fs.bucketSize))) return false;
+  }
+  return true;
 }
