@@ -1,8 +1,8 @@
 // Scrub: replica recovery. Every bad copy of a node or extent that still has a good
 // copy is rewritten in place with the good copy's bytes, then, after a flush, read back and
 // verified again. A copy whose place cannot take it (member missing, pointer outside the
-// member, bytes shared with another copy, write error, or still bad after the rewrite) goes to
-// relocateCopy(), which is where moving it to a new location will live.
+// member, bytes shared with another copy, write error, or still bad after the rewrite) is
+// returned for relocation (scrub-relocate.ts), which gives it a new place.
 //
 // Invariants: the source of a rewrite is re-read and re-verified just before use, so nothing
 // is ever "repaired" from bad data; a target with no good copy is left untouched; nothing is
@@ -12,17 +12,8 @@ import { MemberIOError } from '../format/io.js';
 import { OperationalError } from '../format/errors.js';
 import type { CopyRecord, ScrubTarget } from './scrub-plan.js';
 import { checkCopy } from './scrub-read.js';
+import { relocatable, type Relocation } from './scrub-relocate.js';
 import { CSUM } from '../format/checksum.js';
-
-/**
- * Move a copy that cannot be rewritten in place to a newly allocated location and update its
- * pointer. TODO(relocation): needs the journaled transaction writer (allocate space, write the
- * copy, flush, then commit the changed btree key through the journal so a crash leaves either
- * the old or the new pointer). Until then it only reports that it cannot.
- */
-export function relocateCopy(_img: Image, _target: ScrubTarget, _copy: CopyRecord, _good: Buffer, why: string): { relocated: boolean; note: string } {
-  return { relocated: false, note: `${why}; moving the copy to a new location is not yet supported` };
-}
 
 /**
  * The stored bytes of an erasure-coded extent rebuilt from the other blocks of its stripe,
@@ -43,7 +34,7 @@ export function rebuildFromStripe(img: Image, target: ScrubTarget): Buffer | und
 }
 
 /** A verified copy's bytes, re-read now (or rebuilt from its stripe); undefined when none verifies any more. */
-function readGoodCopy(img: Image, target: ScrubTarget): Buffer | undefined {
+export function readGoodCopy(img: Image, target: ScrubTarget): Buffer | undefined {
   for (const copy of target.copies) {
     if (copy.state !== 'good') continue;
     try {
@@ -72,11 +63,17 @@ interface Written {
 }
 
 /**
- * Rewrite the bad copies of every target from a good copy; sets each bad copy's outcome.
- * Targets are taken in the order of their first bad copy's place, so a member being refilled
- * is written front to back.
+ * Rewrite the bad copies of every target from a good copy; sets each bad copy's outcome, except
+ * for those whose place cannot take them and that can be moved: those are returned, for
+ * relocateCopies. Targets are taken in the order of their first bad copy's place, so a member
+ * being refilled is written front to back.
  */
-export function repairCopies(img: Image, targets: ScrubTarget[]): void {
+export function repairCopies(img: Image, targets: ScrubTarget[]): Relocation[] {
+  const relocations: Relocation[] = [];
+  const unrepaired = (target: ScrubTarget, copy: CopyRecord, why: string): void => {
+    if (relocatable(img, target, copy)) relocations.push({ target, copy, why });
+    else copy.outcome = { repaired: false, note: why };
+  };
   // A copy inside a stripe block rewritten by the stripe repair already has its outcome.
   const toRepair = (c: CopyRecord) => c.state === 'bad' && !c.outcome;
   const firstBad = (t: ScrubTarget) => t.copies.find(toRepair)!;
@@ -92,34 +89,30 @@ export function repairCopies(img: Image, targets: ScrubTarget[]): void {
       continue;
     }
     for (const copy of bad) {
-      if (copy.unwritable) unrepaired(img, target, copy, good, `cannot rewrite in place: ${copy.unwritable}`);
-      else if (!img.layer.present(copy.member)) unrepaired(img, target, copy, good, 'cannot rewrite in place: member file is missing');
+      if (copy.unwritable) unrepaired(target, copy, `cannot rewrite in place: ${copy.unwritable}`);
+      else if (!img.layer.present(copy.member)) unrepaired(target, copy, 'cannot rewrite in place: member file is missing');
       else {
         try {
           img.layer.write(copy.member, copy.offset, good);
           batch.push({ target, copy, good });
           batchBytes += good.length;
         } catch (err) {
-          unrepaired(img, target, copy, good, writeFailure(err));
+          unrepaired(target, copy, writeFailure(err));
         }
       }
     }
     if (batchBytes >= READ_BACK_BATCH_BYTES) {
-      flushAndReadBack(img, batch);
+      flushAndReadBack(img, batch, unrepaired);
       batch = [];
       batchBytes = 0;
     }
   }
-  flushAndReadBack(img, batch);
-}
-
-function unrepaired(img: Image, target: ScrubTarget, copy: CopyRecord, good: Buffer, why: string): void {
-  const moved = relocateCopy(img, target, copy, good, why);
-  copy.outcome = { repaired: moved.relocated, note: moved.note };
+  flushAndReadBack(img, batch, unrepaired);
+  return relocations;
 }
 
 /** Flush every member written to, then read each rewritten copy back and verify it again. */
-function flushAndReadBack(img: Image, written: Written[]): void {
+function flushAndReadBack(img: Image, written: Written[], unrepaired: (target: ScrubTarget, copy: CopyRecord, why: string) => void): void {
   const flushFailed = new Map<number, string>();
   for (const member of new Set(written.map((w) => w.copy.member))) {
     try {
@@ -131,7 +124,7 @@ function flushAndReadBack(img: Image, written: Written[]): void {
   for (const { target, copy, good } of written) {
     const failed = flushFailed.get(copy.member);
     if (failed) {
-      unrepaired(img, target, copy, good, failed);
+      unrepaired(target, copy, failed);
       continue;
     }
     let reason: string | undefined;
@@ -144,6 +137,6 @@ function flushAndReadBack(img: Image, written: Written[]): void {
       reason = `unreadable: ${err.reason}`;
     }
     if (reason === undefined) copy.outcome = { repaired: true, note: target.copies.some((c) => c.state === 'good') ? 'rewritten in place from a good copy' : 'rebuilt from its stripe and rewritten in place' };
-    else unrepaired(img, target, copy, good, `read back still bad after rewriting in place: ${reason}`);
+    else unrepaired(target, copy, `read back still bad after rewriting in place: ${reason}`);
   }
 }

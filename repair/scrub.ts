@@ -27,11 +27,13 @@
 import fs from 'node:fs';
 import { OperationalError } from '../format/errors.js';
 import { type Image, openImage, splitImageSpec } from '../format/image.js';
+import type { BlockLayer } from '../format/io.js';
 import { RO_COMPAT_KNOWN } from '../format/layout.js';
 import { checkMembers, checkSuperblocks, extendShortMembers, type MemberCheck, memberLossTolerated, planRecreation, recreateMemberFile, repairSuperblocks, type SuperblockCheck } from './scrub-members.js';
 import { markSharedPlaces, scanBtrees, workList } from './scrub-plan.js';
 import { compareUnchecksummedReplicas, readAndVerify, ScrubProgress } from './scrub-read.js';
-import { rebuildFromStripe, repairCopies } from './scrub-repair.js';
+import { readGoodCopy, rebuildFromStripe, repairCopies } from './scrub-repair.js';
+import { relocateCopies } from './scrub-relocate.js';
 import { attachContents, repairStripes, verifyStripes } from './scrub-stripes.js';
 import { buildReport, type ScrubReport } from './scrub-report.js';
 
@@ -45,6 +47,8 @@ export interface ScrubOptions {
   signal?: AbortSignal;
   /** `errors`: bad copies found so far */
   onProgress?: (bytesDone: number, bytesTotal: number, errors: number) => void;
+  /** wrap every block layer scrub opens (tests simulate unusable places with it) */
+  wrapLayer?: (layer: BlockLayer) => BlockLayer;
 }
 
 function missingPaths(named: string[]): string[] {
@@ -70,12 +74,12 @@ interface Opened {
  * path that does not exist is left out of the open (openImage refuses named paths that are
  * missing) and, without -n, the missing member is recreated there when that is safe.
  */
-async function openForScrub(spec: string, dryRun: boolean): Promise<Opened> {
+async function openForScrub(spec: string, dryRun: boolean, wrapLayer: ScrubOptions['wrapLayer']): Promise<Opened> {
   const named = splitImageSpec(spec);
   const absent = missingPaths(named);
   const present = named.filter((p) => !absent.includes(p));
   // With nothing left to open, openImage reports the first named path as missing.
-  let img = await openImage(present.length > 0 ? present.join(':') : spec, { writable: !dryRun, allowDegraded: true });
+  let img = await openImage(present.length > 0 ? present.join(':') : spec, { writable: !dryRun, allowDegraded: true, wrapLayer });
   try {
     if (!dryRun && (img.fs.roCompat & ~RO_COMPAT_KNOWN) !== 0) {
       throw new OperationalError('RO_COMPAT', `image has read-only-compatible features 0x${(img.fs.roCompat & ~RO_COMPAT_KNOWN).toString(16)} this strata does not know: it may not write to it`, 'run strata scrub -n');
@@ -97,7 +101,7 @@ async function openForScrub(spec: string, dryRun: boolean): Promise<Opened> {
     const created = recreate.filter((m) => m.outcome?.repaired).map((m) => m.recreateAt!);
     if (created.length === 0) return { img, members, superblocks, warnings };
     img.close();
-    img = await openImage([...present, ...created].join(':'), { writable: true, allowDegraded: true });
+    img = await openImage([...present, ...created].join(':'), { writable: true, allowDegraded: true, wrapLayer });
     // The recreated members count as found missing and repaired; everything else is re-checked.
     const before = members;
     members = checkMembers(img).map((m, i) => (before[i]!.problem === 'missing' ? { ...before[i]!, present: m.present, path: m.path } : m));
@@ -110,7 +114,7 @@ async function openForScrub(spec: string, dryRun: boolean): Promise<Opened> {
 }
 
 export async function scrubImage(spec: string, options: ScrubOptions): Promise<ScrubReport> {
-  const { img, members, superblocks, warnings } = await openForScrub(spec, options.dryRun);
+  const { img, members, superblocks, warnings } = await openForScrub(spec, options.dryRun, options.wrapLayer);
   try {
     const writable = !options.dryRun && !superblocks.some((s) => s.newer);
     const progress = new ScrubProgress(options.onProgress);
@@ -136,8 +140,10 @@ export async function scrubImage(spec: string, options: ScrubOptions): Promise<S
     if (writable && !interrupted) {
       extendShortMembers(img, members);
       repairStripes(img, plan.stripes);
-      repairCopies(img, targets);
+      const relocations = repairCopies(img, targets);
       repairSuperblocks(img, superblocks);
+      // Last: moving copies commits and checkpoints, which writes every superblock anew.
+      await relocateCopies(img, relocations, (t) => readGoodCopy(img, t), { wrapLayer: options.wrapLayer });
     }
     return buildReport({
       img, dryRun: options.dryRun, metadataOnly: options.metadataOnly, writable, interrupted, members, superblocks, plan, warnings,

@@ -7,7 +7,6 @@ import path from 'node:path';
 import { openImage } from '../../format/image.js';
 import { POS_MAX, POS_MIN } from '../../format/keys.js';
 import { markSharedPlaces, scanBtrees, workList, type CopyRecord, type ExtentTarget, type NodeTarget } from '../../repair/scrub-plan.js';
-import { relocateCopy } from '../../repair/scrub-repair.js';
 import { checkMembers, planRecreation, recreateMemberFile } from '../../repair/scrub-members.js';
 import { scrubImage } from '../../repair/scrub.js';
 import { buildImage, extentsOf, hashes, nodesOf, removeBuiltImages, zeroRange } from './damage.js';
@@ -58,12 +57,6 @@ test('copies that share bytes, node or extent, are never rewritten', () => {
   assert.match(f.unwritable ?? '', /shares bytes/);
   assert.equal(c.unwritable, undefined);
   assert.equal(d.unwritable, undefined);
-});
-
-test('relocating a copy is not supported yet and says so', () => {
-  const r = relocateCopy(undefined as never, undefined as never, undefined as never, Buffer.alloc(0), 'write failed: EIO');
-  assert.equal(r.relocated, false);
-  assert.match(r.note, /^write failed: EIO; .*not yet supported/);
 });
 
 test('a missing member is recreated only at a named path, and never over an existing file', async () => {
