@@ -13,7 +13,7 @@ import type { Image } from '../format/image.js';
 import { NodeReadError } from '../format/image.js';
 import { readAndVerify, type ScrubProgress } from './scrub-read.js';
 import { replayable, scanRing } from '../format/journal.js';
-import { BadValueError, decodeBtreePointer, type ExtentBody, type Key, ops, type Pos, POS_MAX, POS_MIN, posToText, type Ptr, type Stripe } from '../format/keys.js';
+import { BadValueError, decodeBtreePointer, type ExtentBody, type Key, type KeyOps, ops, type Pos, POS_MAX, POS_MIN, posToText, type Ptr, type Stripe } from '../format/keys.js';
 import { BTREE, BTREE_NAMES, KEY_TYPE, MAX_BTREE_DEPTH, MAX_EXTENT_SIZE } from '../format/layout.js';
 import type { DecodedNode } from '../format/btree/node.js';
 import { FieldRangeError } from '../format/codec.js';
@@ -187,7 +187,7 @@ export function walkBtree(img: Image, btreeId: number, visitor: NodeVisitor, war
       continue;
     }
     // Reversed so that the stack pops children in key order.
-    stack.push(...childTargets(img, target, node, warnings).reverse());
+    stack.push(...childTargets(img, target, node.level, node.keys, warnings).reverse());
   }
 }
 
@@ -220,15 +220,33 @@ export function locationProblem(img: Image, member: number, offset: number, leng
   return undefined;
 }
 
+/** Whether decoding a value failed on the value's own bytes (a node that verifies can still hold one: fsck's job). */
+function isBadValue(err: unknown): err is Error {
+  return err instanceof BadValueError || err instanceof FieldRangeError || err instanceof RangeError;
+}
+
 function decodeOrWarn<T>(decode: () => T, where: () => string, warnings: string[]): T | undefined {
   try {
     return decode();
   } catch (err) {
-    if (err instanceof BadValueError || err instanceof FieldRangeError || err instanceof RangeError) {
-      warnings.push(`${where()}: ${err.message} (run strata fsck)`);
-      return undefined;
-    }
-    throw err;
+    if (!isBadValue(err)) throw err;
+    warnings.push(`${where()}: ${err.message} (run strata fsck)`);
+    return undefined;
+  }
+}
+
+function keyName(btreeId: number, key: Pos): string {
+  return `btree ${BTREE_NAMES[btreeId]} key ${posToText(key)}`;
+}
+
+/** decodeOrWarn for a leaf key's value, without a closure per key. */
+function decodeValue<T>(op: KeyOps<T>, btreeId: number, key: Key, warnings: string[]): T | undefined {
+  try {
+    return op.decode(key.value);
+  } catch (err) {
+    if (!isBadValue(err)) throw err;
+    warnings.push(`${keyName(btreeId, key)}: ${err.message} (run strata fsck)`);
+    return undefined;
   }
 }
 
@@ -245,40 +263,44 @@ export interface ScanOptions {
 export async function scanBtrees(img: Image, options: ScanOptions): Promise<ScrubPlan> {
   const plan: ScrubPlan = { nodes: [], extents: [], stripes: [], reflinkUses: [], warnings: [], interrupted: false };
   const stripeIds = new Set<number>();
-  const addExtent = (body: ExtentBody, owner: ExtentOwner, where: () => string): void => {
+  const addExtent = (body: ExtentBody, owner: ExtentOwner, btreeId: number, key: Key): void => {
     const problem = sizesProblem(body);
-    if (problem) plan.warnings.push(`${where()}: ${problem}; its copies were not read (run strata fsck)`);
+    if (problem) plan.warnings.push(`${keyName(btreeId, key)}: ${problem}; its copies were not read (run strata fsck)`);
     else plan.extents.push(extentTarget(img, body, owner));
   };
+  // Runs for every extent: no closure per key, the key is named only in a warning.
   const leafKey = (btreeId: number, key: Key): void => {
-    const where = () => `btree ${BTREE_NAMES[btreeId]} key ${posToText(key)}`;
     if (btreeId === BTREE.extents && key.type === KEY_TYPE.extent) {
       if (options.metadataOnly) return;
-      const body = decodeOrWarn(() => ops.extent.decode(key.value), where, plan.warnings);
-      if (body) addExtent(body, { kind: 'file', inode: key.inode, start: key.offset - body.liveSize, end: key.offset }, where);
+      const body = decodeValue(ops.extent, btreeId, key, plan.warnings);
+      if (body) addExtent(body, { kind: 'file', inode: key.inode, start: key.offset - body.liveSize, end: key.offset }, btreeId, key);
     } else if (btreeId === BTREE.extents && key.type === KEY_TYPE.reflinkPointer) {
-      const r = decodeOrWarn(() => ops.reflinkPointer.decode(key.value), where, plan.warnings);
+      const r = decodeValue(ops.reflinkPointer, btreeId, key, plan.warnings);
       if (r) plan.reflinkUses.push({ inode: key.inode, start: key.offset - r.liveSize, end: key.offset, index: r.index });
     } else if (btreeId === BTREE.reflink && key.type === KEY_TYPE.indirectExtent) {
       if (options.metadataOnly) return;
-      const ind = decodeOrWarn(() => ops.indirectExtent.decode(key.value), where, plan.warnings);
-      if (ind) addExtent(ind.body, { kind: 'reflink', start: key.offset - ind.body.liveSize, end: key.offset }, where);
+      const ind = decodeValue(ops.indirectExtent, btreeId, key, plan.warnings);
+      if (ind) addExtent(ind.body, { kind: 'reflink', start: key.offset - ind.body.liveSize, end: key.offset }, btreeId, key);
     } else if (btreeId === BTREE.stripes && key.type === KEY_TYPE.stripe) {
       // A stripe's blocks are data (parity included): --metadata-only leaves them out.
       if (options.metadataOnly || stripeIds.has(key.offset)) return;
-      const stripe = decodeOrWarn(() => ops.stripe.decode(key.value), where, plan.warnings);
+      const stripe = decodeValue(ops.stripe, btreeId, key, plan.warnings);
       if (!stripe) return;
       const problem = ops.stripe.validate(key, stripe) ?? (stripe.blockSize !== img.fs.bucketSize ? `stripe blocks of ${stripe.blockSize} bytes, buckets are ${img.fs.bucketSize}` : undefined);
       if (problem) {
-        plan.warnings.push(`${where()}: ${problem}; its blocks were not read (run strata fsck)`);
+        plan.warnings.push(`${keyName(btreeId, key)}: ${problem}; its blocks were not read (run strata fsck)`);
         return;
       }
       stripeIds.add(key.offset);
       plan.stripes.push(stripeTarget(img, key.offset, stripe));
     }
   };
-  // Only leaves of these btrees hold keys the scan needs; other leaves are just verified.
-  const leavesOfInterest = new Set<number>([BTREE.extents, BTREE.reflink, BTREE.stripes]);
+  // The leaf keys the scan needs, by btree; other keys (and the leaves of other btrees) are only verified.
+  const leafKeyTypes = new Map<number, ReadonlySet<number>>([
+    [BTREE.extents, new Set(options.metadataOnly ? [KEY_TYPE.reflinkPointer] : [KEY_TYPE.extent, KEY_TYPE.reflinkPointer])],
+    [BTREE.reflink, new Set(options.metadataOnly ? [] : [KEY_TYPE.indirectExtent])],
+    [BTREE.stripes, new Set(options.metadataOnly ? [] : [KEY_TYPE.stripe])],
+  ]);
 
   let round: NodeTarget[] = [];
   img.fs.roots.forEach((root, btreeId) => {
@@ -292,19 +314,20 @@ export async function scanBtrees(img: Image, options: ScanOptions): Promise<Scru
     const read = await readAndVerify(img, workList(round), {
       signal: options.signal,
       progress: options.progress,
-      onGoodNode: (target, node) => {
+      leafKeyTypes: (btreeId) => leafKeyTypes.get(btreeId),
+      onGoodNode: (target, node, keys) => {
         // Every good copy is identical to the parent's expectation; the first one is used.
         if (expanded.has(target)) return;
         expanded.add(target);
-        if (node.level > 0) next.push(...childTargets(img, target, node, plan.warnings));
-        else if (leavesOfInterest.has(target.btreeId)) for (const key of node.keys) leafKey(target.btreeId, key);
+        if (node.level > 0) next.push(...childTargets(img, target, node.level, keys, plan.warnings));
+        else for (const key of keys) leafKey(target.btreeId, key);
       },
     });
     if (read.interrupted) {
       plan.interrupted = true;
       break;
     }
-    for (const t of round) if (!expanded.has(t)) t.belowUnknown = t.level > 0 || leavesOfInterest.has(t.btreeId);
+    for (const t of round) if (!expanded.has(t)) t.belowUnknown = t.level > 0 || leafKeyTypes.has(t.btreeId);
     // Children in key order per parent; the work list sorts them by place anyway.
     round = next;
   }
@@ -336,9 +359,9 @@ function extentIdentity(e: ExtentTarget): string {
   return `${e.body.checksum}:${e.body.storedSize}:${e.copies.map((c) => `${c.member}@${c.offset}`).join(',')}`;
 }
 
-function childTargets(img: Image, parent: NodeTarget, node: DecodedNode, warnings: string[]): NodeTarget[] {
+function childTargets(img: Image, parent: NodeTarget, level: number, keys: Key[], warnings: string[]): NodeTarget[] {
   const children: NodeTarget[] = [];
-  for (const key of node.keys) {
+  for (const key of keys) {
     const where = () => `${nodeName(parent)}, key ${posToText(key)}`;
     if (key.type !== KEY_TYPE.btreePointer) {
       warnings.push(`${where()}: interior node holds a key of type ${key.type}`);
@@ -346,8 +369,8 @@ function childTargets(img: Image, parent: NodeTarget, node: DecodedNode, warning
     }
     const child = decodeOrWarn(() => decodeBtreePointer(key.value), where, warnings);
     if (!child) continue;
-    if (child.level !== node.level - 1) warnings.push(`${where()}: child claims level ${child.level}, expected ${node.level - 1}`);
-    children.push(newNodeTarget(img, parent.btreeId, node.level - 1, child.min, { inode: key.inode, offset: key.offset, snapshot: key.snapshot }, child.checksum, child.seq, child.pointers));
+    if (child.level !== level - 1) warnings.push(`${where()}: child claims level ${child.level}, expected ${level - 1}`);
+    children.push(newNodeTarget(img, parent.btreeId, level - 1, child.min, { inode: key.inode, offset: key.offset, snapshot: key.snapshot }, child.checksum, child.seq, child.pointers));
   }
   return children;
 }

@@ -5,12 +5,13 @@
 // Invariant: a copy is good only when its own bytes pass every check (a node decodes with its
 // parent's expectation; an extent matches its checksum and decompresses to its uncompressed
 // size). Another copy of the same thing being good proves nothing about this one.
-import { decodeNode, NodeError } from '../format/btree/node.js';
+import { decodeNode, NodeError, verifyNode } from '../format/btree/node.js';
 import type { Image } from '../format/image.js';
 import { MemberIOError } from '../format/io.js';
 import { CSUM } from '../format/checksum.js';
 import { COMPRESSION } from '../format/compress.js';
-import type { DecodedNode } from '../format/btree/node.js';
+import type { VerifiedNode } from '../format/btree/node.js';
+import type { Key } from '../format/keys.js';
 import type { CopyRecord, NodeTarget, ScrubTarget, WorkItem } from './scrub-plan.js';
 
 /** Largest single read; a run never grows past this unless one copy alone is larger. */
@@ -39,10 +40,17 @@ export interface ReadPhaseOptions {
   signal?: AbortSignal;
   progress?: ScrubProgress;
   /**
-   * The decoded node of a node copy that verified (called for every good node copy). Its keys'
-   * values point into a read buffer that is reused once the callback returns: copy what is kept.
+   * A node copy that verified (called for every good node copy), with its keys: every key of an
+   * interior node, and the keys of a leaf whose types leafKeyTypes names. Keys' values point
+   * into a read buffer that is reused once the callback returns: copy what is kept.
    */
-  onGoodNode?: (target: NodeTarget, node: DecodedNode) => void;
+  onGoodNode?: (target: NodeTarget, node: VerifiedNode, keys: Key[]) => void;
+  /**
+   * The key types of this btree's leaves that onGoodNode needs. Leaves are verified without
+   * building an object for any other key (verifyNode): decoding every key of every node was
+   * most of the cost of scanning the btrees.
+   */
+  leafKeyTypes?: (btreeId: number) => ReadonlySet<number> | undefined;
 }
 
 /**
@@ -73,13 +81,22 @@ export function checkCopy(img: Image, target: ScrubTarget, bytes: Buffer, copy?:
   return typeof checked === 'string' ? checked : undefined;
 }
 
-/** As checkCopy, but a good node copy comes back decoded. */
-function verifyCopy(img: Image, target: ScrubTarget, bytes: Buffer, copy?: CopyRecord): string | DecodedNode | undefined {
+/**
+ * As checkCopy; a good node copy comes back verified, and `keys` (when given) receives the keys
+ * a reader wants: all of an interior node's, the leaf keys of the types in `leafKeyTypes`.
+ */
+function verifyCopy(img: Image, target: ScrubTarget, bytes: Buffer, copy?: CopyRecord, keys?: Key[], leafKeyTypes?: ReadonlySet<number>): string | VerifiedNode | undefined {
   if (target.kind === 'node') {
+    const expect = { btreeId: target.btreeId, level: target.level, fsMagic: img.fsMagic, checksum: target.checksum, seq: target.seq, min: target.min, max: target.max };
     try {
-      return decodeNode(bytes, {
-        btreeId: target.btreeId, level: target.level, fsMagic: img.fsMagic, checksum: target.checksum, seq: target.seq, min: target.min, max: target.max,
-      }, img.checksums);
+      if (keys && target.level > 0) {
+        const node = decodeNode(bytes, expect, img.checksums);
+        keys.push(...node.keys);
+        return node;
+      }
+      return verifyNode(bytes, expect, img.checksums, keys && leafKeyTypes && ((inode, offset, snapshot, type, valueAt, valueEnd) => {
+        if (leafKeyTypes.has(type)) keys.push({ inode, offset, snapshot, type: type as Key['type'], value: bytes.subarray(valueAt, valueEnd) });
+      }));
     } catch (err) {
       if (err instanceof NodeError || err instanceof RangeError) return err.message;
       throw err;
@@ -111,14 +128,16 @@ function verifyCopy(img: Image, target: ScrubTarget, bytes: Buffer, copy?: CopyR
 
 /** Verify one copy's bytes and record the verdict on it. */
 export function settle(img: Image, item: WorkItem, bytes: Buffer, options: ReadPhaseOptions): void {
-  const checked = verifyCopy(img, item.target, bytes, item.copy);
+  const { target } = item;
+  const keys = target.kind === 'node' && options.onGoodNode ? [] : undefined;
+  const checked = verifyCopy(img, target, bytes, item.copy, keys, target.kind === 'node' ? options.leafKeyTypes?.(target.btreeId) : undefined);
   item.copy.checked = true;
   if (typeof checked === 'string') {
     fail(item, checked);
     return;
   }
   item.copy.state = 'good';
-  if (checked && item.target.kind === 'node') options.onGoodNode?.(item.target, checked);
+  if (checked && keys && target.kind === 'node') options.onGoodNode?.(target, checked, keys);
 }
 
 export function fail(item: WorkItem, reason: string): void {
