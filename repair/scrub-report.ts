@@ -185,6 +185,12 @@ export interface ReportInput {
   warnings: string[];
 }
 
+/** Whether some copy is not good: only such a target can be listed or lost. A plain loop: it runs for every target. */
+function damaged(t: ScrubTarget): boolean {
+  for (const c of t.copies) if (c.state !== 'good') return true;
+  return false;
+}
+
 function targetStatus(t: ScrubTarget): TargetStatus {
   const source = t.copies.some((c) => c.state === 'good') || (t.kind === 'extent' && t.rebuildable);
   if (!source) return 'lost';
@@ -196,6 +202,7 @@ function targetStatus(t: ScrubTarget): TargetStatus {
  * are not in the file (missing member, truncated file) are counted on the member's row.
  */
 function listed(t: ScrubTarget): boolean {
+  if (!damaged(t)) return false;
   return targetStatus(t) === 'lost' || t.copies.some((c) => c.state === 'bad' && !c.notInFile);
 }
 
@@ -350,8 +357,8 @@ export function buildReport(input: ReportInput): ScrubReport {
   // With a newer superblock present nothing is repairable until the image is opened through it.
   const newer = input.superblocks.some((s) => s.newer);
   const wouldRepair = dryRun && !newer;
-  const count = (bad: boolean, repaired: boolean | undefined, repairable: boolean) => {
-    if (!bad) return;
+  // Called for each bad thing only: whether it is repairable costs a look at the member and the other copies.
+  const countBad = (repaired: boolean | undefined, repairable: boolean) => {
     totals.errorsFound++;
     if (repaired) totals.corrected++;
     else if (wouldRepair && repairable) totals.repairable++;
@@ -378,7 +385,7 @@ export function buildReport(input: ReportInput): ScrubReport {
         row.notInFile++;
         if (c.outcome?.repaired) row.notInFileRepaired++;
       }
-      count(c.state === 'bad', c.outcome?.repaired, copyRepairable(img, members, t, c));
+      if (c.state === 'bad') countBad(c.outcome?.repaired, copyRepairable(img, members, t, c));
     }
   }
   for (const s of plan.stripes) {
@@ -397,13 +404,13 @@ export function buildReport(input: ReportInput): ScrubReport {
         row.blocksNotInFile++;
         if (b.outcome?.repaired) row.blocksNotInFileRepaired++;
       }
-      count(b.state === 'bad', b.outcome?.repaired, blockRepairable(img, members, b));
+      if (b.state === 'bad') countBad(b.outcome?.repaired, blockRepairable(img, members, b));
     }
     // Parity that disagrees with data where every block passes its checksum: nothing tells which block is wrong.
-    count(s.parity === 'mismatch', false, false);
+    if (s.parity === 'mismatch') countBad(false, false);
   }
-  for (const s of input.superblocks) count(s.state === 'bad', s.outcome?.repaired, !s.newer);
-  for (const m of members) count(m.problem !== undefined, m.outcome?.repaired, memberRepairable(m));
+  for (const s of input.superblocks) if (s.state === 'bad') countBad(s.outcome?.repaired, !s.newer);
+  for (const m of members) if (m.problem !== undefined) countBad(m.outcome?.repaired, memberRepairable(m));
 
   const result: Verdict = input.interrupted ? 'interrupted' : totals.errorsFound === 0 ? 'clean' : totals.uncorrectable + totals.repairable === 0 ? 'corrected' : 'uncorrected';
   return {
@@ -432,7 +439,7 @@ export function buildReport(input: ReportInput): ScrubReport {
     nodes,
     extents,
     stripes,
-    lost: { nodes: lostNodes.length, extents: plan.extents.filter((e) => targetStatus(e) === 'lost').length, stripes: plan.stripes.filter((s) => s.lostChunks.length > 0).length, files: [...lostFiles].sort() },
+    lost: { nodes: lostNodes.length, extents: plan.extents.filter((e) => damaged(e) && targetStatus(e) === 'lost').length, stripes: plan.stripes.filter((s) => s.lostChunks.length > 0).length, files: [...lostFiles].sort() },
     totals,
     warnings: input.warnings,
   };
