@@ -110,10 +110,9 @@ export function checkExtents(ctx: FsckContext, vol: Volume, st: FsState): void {
       if (ctx.problem(P.EXTENT_BAD, { inode: k.inode, offset: k.offset, type: KEY_TYPE_NAMES[k.type] ?? String(k.type), reason: decoded })) fixes.delete(BTREE.extents, k);
       continue;
     }
-    // An inode of no known type keeps its data: the inodes pass makes it a regular file.
-    if (row < 0 || KIND_NAMES[t.c.mode[row]! & S_IFMT] !== undefined) {
+    // A directory or special file holds no data: its keys are reported together, at the end.
+    if (row >= 0 && KIND_NAMES[t.c.mode[row]! & S_IFMT] !== undefined) {
       orphans.push(k);
-      orphanEnd = Math.max(orphanEnd, k.offset);
       continue;
     }
     let m: Mapping = decoded;
@@ -152,9 +151,15 @@ export function checkExtents(ctx: FsckContext, vol: Volume, st: FsState): void {
     if (m.kind === 'reflink') st.reflinkPointers.push({ inode, end: k.offset, index: m.r.index, live: m.r.liveSize });
     if (m.kind === 'extent' && m.body.stripeId !== 0) st.stripedExtents.push({ inode, end: k.offset, stripe: m.body.stripeId });
     end = Math.max(end, k.offset);
+    if (changed) fixes.put(BTREE.extents, encode(k, m));
+    if (row < 0) {
+      // Data that outlived its inode is checked like any file's (the inodes pass makes it one).
+      orphans.push(k);
+      orphanEnd = end;
+      continue;
+    }
     t.c.dataEnd[row] = end;
     t.c.flags[row] |= INODE.hasData;
-    if (changed) fixes.put(BTREE.extents, encode(k, m));
   }
   finishInode();
   fixes.commit('extents');
