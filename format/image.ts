@@ -39,19 +39,21 @@ export interface OpenOptions {
    */
   superblock?: FsInfo;
   /**
-   * Decoded nodes to start from instead of an empty cache: fsck hands the volume the nodes its
-   * structure pass read and verified, so the logical passes do not read and decode them again.
+   * Verified node bytes by place, decoded instead of reading the member: fsck hands the volume
+   * the nodes its structure pass read, so the logical passes do not read them again.
    */
-  nodeCache?: NodeCache;
+  nodeBytes?: NodeBytes;
+  /** decoded nodes kept for repeated reads (default 512) */
+  nodeCacheSize?: number;
 }
 
 /**
- * Decoded nodes by the place they were read from; past `capacity` nodes the oldest is dropped.
- * A hit answers only the question a fresh decode would have answered the same way
- * (`cachedNodeMatches`): a node written later to the same place has another checksum and seq.
+ * Node bytes by the place they were read from, at most `capacity` nodes (a large image's do not
+ * all fit). They are decoded again with every check on each use, so bytes that no longer
+ * match what a pointer expects (the place was rewritten) are never taken for the node.
  */
-export class NodeCache {
-  private readonly nodes = new Map<string, DecodedNode>();
+export class NodeBytes {
+  private readonly nodes = new Map<string, Buffer>();
 
   constructor(readonly capacity: number) {}
 
@@ -59,13 +61,16 @@ export class NodeCache {
     return this.nodes.size >= this.capacity;
   }
 
-  get(p: Ptr): DecodedNode | undefined {
+  get(p: Ptr): Buffer | undefined {
     return this.nodes.get(`${p.member}:${p.offset}`);
   }
 
-  set(p: Ptr, node: DecodedNode): void {
-    if (this.full) this.nodes.delete(this.nodes.keys().next().value!);
-    this.nodes.set(`${p.member}:${p.offset}`, node);
+  add(p: Ptr, bytes: Buffer): void {
+    if (!this.full) this.nodes.set(`${p.member}:${p.offset}`, bytes);
+  }
+
+  delete(p: Ptr): void {
+    this.nodes.delete(`${p.member}:${p.offset}`);
   }
 }
 
@@ -88,7 +93,7 @@ export interface BtreeView {
 export class Image {
   /** replaced by a Volume with in-memory btrees once the journal is replayed */
   btrees: BtreeView[];
-  private readonly nodeCache: NodeCache;
+  private readonly nodeCache = new Map<string, DecodedNode>();
   private readonly seenDamage = new Set<string>();
 
   constructor(
@@ -100,7 +105,6 @@ export class Image {
     readonly options: OpenOptions,
   ) {
     this.btrees = BTREE_NAMES.map((_, id) => new Btree(this, id));
-    this.nodeCache = options.nodeCache ?? new NodeCache(512);
   }
 
   get fsMagic(): Buffer {
@@ -130,7 +134,8 @@ export class Image {
     const structure = `btree ${BTREE_NAMES[expect.btreeId] ?? expect.btreeId} level ${expect.level} node${expect.min && expect.max ? ` ${posToText(expect.min)}..${posToText(expect.max)}` : ''}`;
     const failures: DamageReport[] = [];
     for (const p of pointers) {
-      const cached = this.nodeCache.get(p);
+      const cacheKey = `${p.member}:${p.offset}`;
+      const cached = this.nodeCache.get(cacheKey);
       // A cached node answers only the question a fresh decode would have answered the same way.
       if (cached && cachedNodeMatches(cached, expect)) return cached;
       try {
@@ -139,9 +144,9 @@ export class Image {
         if (p.offset % this.fs.blockSize !== 0 || p.offset < this.fs.bucketSize || p.offset + this.fs.nodeSize > m.bucketCount * this.fs.bucketSize) {
           throw new NodeError('read', `node offset ${p.offset} outside the member's buckets`);
         }
-        const bytes = this.layer.read(p.member, p.offset, this.fs.nodeSize);
-        const node = decodeNode(bytes, { ...expect, fsMagic: this.fsMagic }, this.checksums);
-        this.nodeCache.set(p, node);
+        const node = this.heldNode(p, expect) ?? decodeNode(this.layer.read(p.member, p.offset, this.fs.nodeSize), { ...expect, fsMagic: this.fsMagic }, this.checksums);
+        if (this.nodeCache.size >= (this.options.nodeCacheSize ?? 512)) this.nodeCache.delete(this.nodeCache.keys().next().value!);
+        this.nodeCache.set(cacheKey, node);
         for (const f of failures) this.damage({ ...f, recovered: true });
         return node;
       } catch (err) {
@@ -152,6 +157,19 @@ export class Image {
     for (const f of failures) this.damage(f);
     const first = failures[0];
     throw new NodeReadError(structure, first ? { member: first.memberPath, offset: first.offset } : {}, failures.map((f) => f.reason).join('; ') || 'no pointers');
+  }
+
+  /** The node from bytes held in `nodeBytes`; undefined when none are held or they are not this node (any more). */
+  private heldNode(p: Ptr, expect: { btreeId: number; level: number; checksum?: bigint; seq?: number; min?: Pos; max?: Pos }): DecodedNode | undefined {
+    const bytes = this.options.nodeBytes?.get(p);
+    if (!bytes) return undefined;
+    try {
+      return decodeNode(bytes, { ...expect, fsMagic: this.fsMagic }, this.checksums);
+    } catch (err) {
+      if (!(err instanceof NodeError)) throw err;
+      this.options.nodeBytes!.delete(p);
+      return undefined;
+    }
   }
 
   /**

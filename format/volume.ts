@@ -29,6 +29,8 @@ export interface VolumeOptions extends OpenOptions {
   trackUsage?: boolean;
   /** a writable open that replayed entries does not checkpoint at once: the caller must, before any commit (fsck corrects usage first) */
   deferReplayCheckpoint?: boolean;
+  /** every member's journal ring as already scanned, one per member (fsck's journal pass): replayed from instead of read again */
+  ringScans?: RingScan[];
 }
 
 export interface Counters {
@@ -77,7 +79,7 @@ export class Volume {
       for (const k of this.trees[BTREE.alloc]!.range()) if (k.type === KEY_TYPE.alloc) this.space.loadAllocKey(k);
       this.space.finishLoad();
     }
-    const scans = fs.members.map((_, i) => scanRing(img.layer, fs, i, img.checksums));
+    const scans = options.ringScans ?? fs.members.map((_, i) => scanRing(img.layer, fs, i, img.checksums));
     const { entries, stoppedAt, ignoredAfterGap } = replayable(scans, fs.journalSeq);
     for (const e of entries) this.applyEntry(e);
     this.nextSeq = stoppedAt;

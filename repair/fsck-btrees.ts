@@ -14,7 +14,7 @@
 // many as a bounded cache holds, for the volume to start from (so the logical passes do not
 // read and decode them a second time).
 import { decodeNode, type DecodedNode, NodeError, salvageNode } from '../format/btree/node.js';
-import { type Image, NodeCache } from '../format/image.js';
+import { type Image, NodeBytes } from '../format/image.js';
 import { MemberIOError } from '../format/io.js';
 import { comparePos, decodeBtreePointer, type Key, ops, type Pos, POS_MAX, POS_MIN, posToText, type Ptr } from '../format/keys.js';
 import { BTREE, BTREE_COUNT, BTREE_NAMES, KEY_TYPE } from '../format/layout.js';
@@ -45,15 +45,15 @@ export interface BtreePlan {
   rewrite: Array<{ btreeId: number; at: Pos }>;
   /** node visits */
   checked: number;
-  /** good nodes as decoded here, for the volume's reads (bounded: a large image's do not all fit) */
-  decoded: NodeCache;
+  /** the bytes of good nodes as read here, for the volume's reads (bounded: a large image's do not all fit) */
+  held: NodeBytes;
 }
 
-/** Memory for the decoded nodes handed to the volume: 1024 nodes of 64 KiB, at least 512 nodes. */
+/** Memory for the node bytes handed to the volume: 1024 nodes of 64 KiB, at least 512 nodes. */
 const HANDOVER_BYTES = 64 * 1024 * 1024;
 
 export function emptyBtreePlan(nodeSize: number): BtreePlan {
-  return { nodes: [], rebuild: new Map(), rebuildAgreed: true, rewrite: [], checked: 0, decoded: new NodeCache(Math.max(512, Math.floor(HANDOVER_BYTES / nodeSize))) };
+  return { nodes: [], rebuild: new Map(), rebuildAgreed: true, rewrite: [], checked: 0, held: new NodeBytes(Math.max(512, Math.floor(HANDOVER_BYTES / nodeSize))) };
 }
 
 interface Visit {
@@ -66,7 +66,7 @@ interface Visit {
 }
 
 type Failure = { step: NodeError['step'] | 'location'; reason: string; bytes?: Buffer };
-type CopyResult = { ptr: Ptr; node?: DecodedNode; failure?: Failure };
+type CopyResult = { ptr: Ptr; node?: DecodedNode; bytes?: Buffer; failure?: Failure };
 
 /** How far a failed decode got: the furthest step names the problem best. */
 const STEP_RANK: Record<Failure['step'], number> = { location: -1, read: -1, magic: 0, checksum: 1, identity: 2, bounds: 3, order: 4 };
@@ -180,10 +180,10 @@ class Walker {
     const results: CopyResult[] = [];
     let kept = false;
     v.pointers.forEach((ptr, i) => {
-      const keep = !collect && !kept && !this.plan.decoded.full;
+      const keep = !collect && !kept && !this.plan.held.full;
       const r = this.readCopy(id, ptr, v, collect || keep ? undefined : this.scratch(i));
       if (keep && r.node) {
-        this.plan.decoded.set(ptr, r.node);
+        this.plan.held.add(ptr, r.bytes!);
         kept = true;
       }
       results.push(r);
@@ -213,7 +213,7 @@ class Walker {
       throw err;
     }
     try {
-      return { ptr, node: decodeNode(bytes, { btreeId: id, level: v.level, fsMagic: this.fsMagic, checksum: v.checksum, seq: v.seq, min: v.min, max: v.max }, this.img.checksums) };
+      return { ptr, bytes, node: decodeNode(bytes, { btreeId: id, level: v.level, fsMagic: this.fsMagic, checksum: v.checksum, seq: v.seq, min: v.min, max: v.max }, this.img.checksums) };
     } catch (err) {
       if (err instanceof NodeError) return { ptr, failure: { step: err.step, reason: err.message, bytes } };
       throw err;

@@ -22,14 +22,16 @@ export interface JournalPlan {
   replayed: number;
   /** ring blocks whose entry header must be zeroed: member and byte offset in the member */
   invalidate: Array<{ member: number; offset: number }>;
+  /** every member's ring as scanned here: the volume replays from these instead of scanning again */
+  scans?: RingScan[];
 }
 
 const SEQ_AT = JournalEntryHeader.field('seq').offset;
 
 export function checkJournal(ctx: FsckContext, img: Image): JournalPlan {
   const fs = img.fs;
-  const plan: JournalPlan = { replayed: 0, invalidate: [] };
   const scans: RingScan[] = fs.members.map((_, i) => scanRing(img.layer, fs, i, img.checksums));
+  const plan: JournalPlan = { replayed: 0, invalidate: [], scans };
   const ringStart = (member: number) => fs.members[member]!.journalBucket * fs.bucketSize;
 
   const seqs = new Set<number>();

@@ -194,7 +194,8 @@ async function checkVolume(run: PassRunner, spec: string, superblock: FsInfo | u
   let vol: Volume;
   try {
     vol = await Volume.open(spec, {
-      writable: ctx.mayWrite, allowDegraded: true, superblock, rebuild: onDisk.btrees.rebuild, trackUsage: true, deferReplayCheckpoint: true, nodeCache: onDisk.btrees.decoded,
+      writable: ctx.mayWrite, allowDegraded: true, superblock, rebuild: onDisk.btrees.rebuild, trackUsage: true, deferReplayCheckpoint: true, nodeBytes: onDisk.btrees.held, nodeCacheSize: 64,
+      ringScans: onDisk.journal.scans,
     });
   } catch (err) {
     if (!(err instanceof CorruptImageError)) throw err;
