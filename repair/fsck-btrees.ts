@@ -13,7 +13,7 @@
 // damaged copies by a lenient decode) to rebuild that btree from; and the nodes it decoded, as
 // many as a bounded cache holds, for the volume to start from (so the logical passes do not
 // read and decode them a second time).
-import { decodeNode, type DecodedNode, NodeError, salvageNode } from '../format/btree/node.js';
+import { decodeNode, type DecodedNode, NodeError, salvageNode, verifyNode, type VerifiedNode } from '../format/btree/node.js';
 import { type Image, NodeBytes } from '../format/image.js';
 import { MemberIOError } from '../format/io.js';
 import { comparePos, decodeBtreePointer, type Key, ops, type Pos, POS_MAX, POS_MIN, posToText, type Ptr } from '../format/keys.js';
@@ -66,7 +66,9 @@ interface Visit {
 }
 
 type Failure = { step: NodeError['step'] | 'location'; reason: string; bytes?: Buffer };
-type CopyResult = { ptr: Ptr; node?: DecodedNode; bytes?: Buffer; failure?: Failure };
+// A leaf is verified without building its keys unless they are collected: the volume decodes
+// them from the bytes when a pass needs them.
+type CopyResult = { ptr: Ptr; node?: DecodedNode | VerifiedNode; bytes?: Buffer; failure?: Failure };
 
 /** How far a failed decode got: the furthest step names the problem best. */
 const STEP_RANK: Record<Failure['step'], number> = { location: -1, read: -1, magic: 0, checksum: 1, identity: 2, bounds: 3, order: 4 };
@@ -124,14 +126,15 @@ class Walker {
       if (good.length > 0 && sharedWith === undefined) {
         for (const r of good) seen.set(`${r.ptr.member}:${r.ptr.offset}`, `${where.btree} level ${v.level} node ${where.range}`);
         const node = good[0]!.node!;
+        const keys = 'keys' in node ? node.keys : [];
         if (opts.report) this.reportBadCopies(id, v, where, results);
         if (opts.report) this.record(id, v, results);
         if (node.level === 0) {
-          if (opts.collect) for (const k of node.keys) opts.collect.push(k);
+          if (opts.collect) for (const k of keys) opts.collect.push(k);
           continue;
         }
-        for (let i = node.keys.length - 1; i >= 0; i--) {
-          const k = node.keys[i]!;
+        for (let i = keys.length - 1; i >= 0; i--) {
+          const k = keys[i]!;
           const ptr = decodeBtreePointer(k.value);
           const max = { inode: k.inode, offset: k.offset, snapshot: k.snapshot };
           // Rewriting the child makes its parent record it afresh.
@@ -181,7 +184,7 @@ class Walker {
     let kept = false;
     v.pointers.forEach((ptr, i) => {
       const keep = !collect && !kept && !this.plan.held.full;
-      const r = this.readCopy(id, ptr, v, collect || keep ? undefined : this.scratch(i));
+      const r = this.readCopy(id, ptr, v, collect || keep ? undefined : this.scratch(i), collect);
       if (keep && r.node) {
         this.plan.held.add(ptr, r.bytes!);
         kept = true;
@@ -197,7 +200,7 @@ class Walker {
     return (this.buffers[copy] ??= Buffer.allocUnsafe(this.img.fs.nodeSize));
   }
 
-  private readCopy(id: number, ptr: Ptr, v: Visit, into?: Buffer): CopyResult {
+  private readCopy(id: number, ptr: Ptr, v: Visit, into: Buffer | undefined, withKeys: boolean): CopyResult {
     const fs = this.img.fs;
     const place = placeProblem(fs, ptr, fs.nodeSize);
     if (place) return { ptr, failure: { step: 'location', reason: place } };
@@ -213,7 +216,7 @@ class Walker {
       throw err;
     }
     try {
-      return { ptr, bytes, node: decodeNode(bytes, { btreeId: id, level: v.level, fsMagic: this.fsMagic, checksum: v.checksum, seq: v.seq, min: v.min, max: v.max }, this.img.checksums) };
+      return { ptr, bytes, node: (withKeys ? decodeNode : verifyNode)(bytes, { btreeId: id, level: v.level, fsMagic: this.fsMagic, checksum: v.checksum, seq: v.seq, min: v.min, max: v.max }, this.img.checksums) };
     } catch (err) {
       if (err instanceof NodeError) return { ptr, failure: { step: err.step, reason: err.message, bytes } };
       throw err;
