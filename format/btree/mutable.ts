@@ -123,30 +123,7 @@ export class MutableBtree {
   }
 
   *range(from: Pos = POS_MIN, to: Pos = POS_MAX): Generator<Key> {
-    const stack: Array<{ node: MNode; index: number }> = [{ node: this.root, index: 0 }];
-    stack[0]!.index = this.root.level > 0 ? lowerBound(this.root.keys, from) : 0;
-    while (stack.length) {
-      const frame = stack[stack.length - 1]!;
-      const node = frame.node;
-      if (node.level === 0) {
-        stack.pop();
-        for (let i = lowerBound(node.keys, from); i < node.keys.length; i++) {
-          const k = node.keys[i]!;
-          if (comparePos(k, to) > 0) return;
-          yield k;
-        }
-        continue;
-      }
-      if (frame.index >= node.keys.length) {
-        stack.pop();
-        continue;
-      }
-      const i = frame.index++;
-      const child = this.child(node, i);
-      if (comparePos(child.min, to) > 0) return;
-      if (stack.length >= MAX_BTREE_DEPTH) throw new CorruptImageError(`btree ${this.id} deeper than ${MAX_BTREE_DEPTH} levels`, { structure: `btree ${this.id}` });
-      stack.push({ node: child, index: child.level > 0 ? lowerBound(child.keys, from) : 0 });
-    }
+    yield* this.walk(from, to, (node, i) => this.child(node, i));
   }
 
   /**
@@ -155,6 +132,11 @@ export class MutableBtree {
    * change not yet checkpointed, are seen as they are in memory.
    */
   *scan(from: Pos = POS_MIN, to: Pos = POS_MAX): Generator<Key> {
+    yield* this.walk(from, to, (node, i) => node.children![i] ?? this.readChild(node, i));
+  }
+
+  /** Keys from `from` to `to` in order, descending through `childAt`; depth-bounded against cycles. */
+  private *walk(from: Pos, to: Pos, childAt: (node: MNode, i: number) => MNode): Generator<Key> {
     const stack: Array<{ node: MNode; index: number }> = [{ node: this.root, index: 0 }];
     stack[0]!.index = this.root.level > 0 ? lowerBound(this.root.keys, from) : 0;
     while (stack.length) {
@@ -174,13 +156,13 @@ export class MutableBtree {
         continue;
       }
       const i = frame.index++;
-      const child = node.children![i] ?? this.readChild(node, i);
+      const child = childAt(node, i);
       if (comparePos(child.min, to) > 0) return;
+      if (stack.length >= MAX_BTREE_DEPTH) throw new CorruptImageError(`btree ${this.id} deeper than ${MAX_BTREE_DEPTH} levels`, { structure: `btree ${this.id}` });
       stack.push({ node: child, index: child.level > 0 ? lowerBound(child.keys, from) : 0 });
     }
   }
 
-  /** Child `i` of `parent` read from disk without attaching it (keys alias the node buffer). */
   private readChild(parent: MNode, i: number): MNode {
     const key = parent.keys[i]!;
     const ptr = decodeBtreePointer(key.value);
