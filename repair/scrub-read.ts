@@ -216,29 +216,40 @@ export async function readAndVerify(img: Image, work: WorkItem[], options: ReadP
       throw err;
     });
   };
-  let next = runs.length > 0 ? fetch(0) : undefined;
+  return readAhead(runs.length, fetch, (i, bytes) => {
+    const run = runs[i]!;
+    for (const item of run.items) {
+      if (bytes) {
+        const at = item.copy.offset - run.start;
+        settle(img, item, bytes.subarray(at, at + item.copy.length), options);
+      } else {
+        // The run failed as a whole: read its copies one by one to tell which are unreadable.
+        try {
+          settle(img, item, img.layer.read(run.member, item.copy.offset, item.copy.length), options);
+        } catch (err) {
+          if (!(err instanceof MemberIOError)) throw err;
+          fail(item, `unreadable: ${err.reason}`);
+        }
+      }
+      progress.bytesDone += item.copy.length;
+      if (item.copy.state === 'bad') progress.badCopies++;
+    }
+  }, options, progress);
+}
+
+/**
+ * Process `count` pieces in order, each fetched while the one before it is processed (so
+ * reading and checksumming overlap); yield to the event loop every YIELD_EVERY_MS for progress
+ * and to notice an abort.
+ */
+export async function readAhead<L>(count: number, fetch: (i: number) => Promise<L>, process: (i: number, loaded: L) => void, options: ReadPhaseOptions, progress: ScrubProgress): Promise<ReadPhaseResult> {
+  let next = count > 0 ? fetch(0) : undefined;
   let lastYield = Date.now();
   try {
-    for (let i = 0; i < runs.length; i++) {
-      const run = runs[i]!;
-      const bytes = await next!;
-      next = i + 1 < runs.length ? fetch(i + 1) : undefined;
-      for (const item of run.items) {
-        if (bytes) {
-          const at = item.copy.offset - run.start;
-          settle(img, item, bytes.subarray(at, at + item.copy.length), options);
-        } else {
-          // The run failed as a whole: read its copies one by one to tell which are unreadable.
-          try {
-            settle(img, item, img.layer.read(run.member, item.copy.offset, item.copy.length), options);
-          } catch (err) {
-            if (!(err instanceof MemberIOError)) throw err;
-            fail(item, `unreadable: ${err.reason}`);
-          }
-        }
-        progress.bytesDone += item.copy.length;
-        if (item.copy.state === 'bad') progress.badCopies++;
-      }
+    for (let i = 0; i < count; i++) {
+      const loaded = await next!;
+      next = i + 1 < count ? fetch(i + 1) : undefined;
+      process(i, loaded);
       if (Date.now() - lastYield >= YIELD_EVERY_MS) {
         progress.emit();
         await new Promise((resolve) => setImmediate(resolve));

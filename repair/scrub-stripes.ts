@@ -24,10 +24,9 @@ import { MemberIOError } from '../format/io.js';
 import { OperationalError } from '../format/errors.js';
 import { blockChecksums } from '../format/stripe.js';
 import type { ExtentTarget, StripeBlockRecord, StripeTarget, WorkItem } from './scrub-plan.js';
-import { checkCopy, fail, type ReadPhaseOptions, type ReadPhaseResult, ScrubProgress, settle } from './scrub-read.js';
+import { checkCopy, fail, readAhead, type ReadPhaseOptions, type ReadPhaseResult, ScrubProgress, settle } from './scrub-read.js';
 
 /** Give the event loop a turn (progress output, SIGINT) at least this often. */
-const YIELD_EVERY_MS = 50;
 /** Rewritten bytes between flush-and-read-back rounds. */
 const READ_BACK_BATCH_BYTES = 64 << 20;
 
@@ -300,26 +299,8 @@ export async function verifyStripes(img: Image, stripes: StripeTarget[], options
   progress.bytesTotal += stripes.reduce((n, s) => n + s.blocks.length * s.stripe.blockSize, 0);
   // Two sets of buffers: one stripe being checked, the next being read.
   const buffers = [new StripeBuffers(), new StripeBuffers()];
-  let next = stripes.length > 0 ? fetchStripe(img, stripes[0]!, buffers[0]!) : undefined;
-  let lastYield = Date.now();
-  try {
-    for (let i = 0; i < stripes.length; i++) {
-      const loaded = await next!;
-      next = i + 1 < stripes.length ? fetchStripe(img, stripes[i + 1]!, buffers[(i + 1) % 2]!) : undefined;
-      verifyStripe(img, stripes[i]!, checkChunks(img, stripes[i]!, loaded), options, progress);
-      if (Date.now() - lastYield >= YIELD_EVERY_MS) {
-        progress.emit();
-        await new Promise((resolve) => setImmediate(resolve));
-        lastYield = Date.now();
-        if (options.signal?.aborted) return { interrupted: true };
-      }
-    }
-  } finally {
-    // Reads in flight own buffers and file descriptors: they finish before the image may close.
-    await next?.catch(() => undefined);
-  }
-  progress.emit();
-  return { interrupted: false };
+  return readAhead(stripes.length, (i) => fetchStripe(img, stripes[i]!, buffers[i % 2]!),
+    (i, loaded) => verifyStripe(img, stripes[i]!, checkChunks(img, stripes[i]!, loaded), options, progress), options, progress);
 }
 
 function verifyStripe(img: Image, target: StripeTarget, loaded: LoadedStripe, options: ReadPhaseOptions, progress: ScrubProgress): void {
