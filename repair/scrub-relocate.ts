@@ -13,15 +13,13 @@
 //
 // The old place is released like any overwritten copy; scrub has no list of bad places to keep
 // the allocator away from it (the format has none), which the report says.
-import type { Image } from '../format/image.js';
-import { MemberIOError } from '../format/io.js';
+import { CorruptImageError } from '../format/errors.js';
+import { type Image, openImage } from '../format/image.js';
+import { type BlockLayer, MemberIOError } from '../format/io.js';
 import { BTREE, BUCKET_DATA } from '../format/layout.js';
 import { type ExtentBody, type Key, ops } from '../format/keys.js';
-import { openImage } from '../format/image.js';
 import { Volume } from '../format/volume.js';
-import type { BlockLayer } from '../format/io.js';
-import type { CopyRecord, ExtentTarget, NodeTarget, ScrubTarget } from './scrub-plan.js';
-import { scanBtrees } from './scrub-plan.js';
+import { type CopyRecord, type ExtentTarget, type NodeTarget, scanBtrees, type ScrubTarget } from './scrub-plan.js';
 import { checkCopy } from './scrub-read.js';
 
 export interface Relocation {
@@ -51,8 +49,10 @@ function extentKey(vol: Volume, t: ExtentTarget): { btreeId: number; key: Key; b
   try {
     const body = btreeId === BTREE.extents ? ops.extent.decode(key.value) : ops.indirectExtent.decode(key.value).body;
     return { btreeId, key, body };
-  } catch {
-    return undefined;
+  } catch (err) {
+    // A key that no longer decodes is not one to move a copy under.
+    if (err instanceof CorruptImageError) return undefined;
+    throw err;
   }
 }
 
