@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { strata, tempDir } from '../helpers/cli.js';
-import { diffTrees, makeCorpus, snapshotTree } from '../helpers/tree.js';
+import { combinations, diffTrees, makeCorpus, snapshotTree } from '../helpers/tree.js';
 
 async function ecImage(k: number, m: number, extra: string[] = []) {
   const dir = tempDir(`strata-ec-${k}-${m}-`);
@@ -17,16 +17,6 @@ async function ecImage(k: number, m: number, extra: string[] = []) {
   const r = strata(['mkfs', '--ec', `${k}+${m}`, ...extra, '--from', src, ...members]);
   assert.equal(r.code, 0, r.stderr);
   return { dir, members, before };
-}
-
-function combinations(n: number, r: number): number[][] {
-  const out: number[][] = [];
-  const pick = (start: number, acc: number[]) => {
-    if (acc.length === r) return void out.push(acc);
-    for (let i = start; i < n; i++) pick(i + 1, [...acc, i]);
-  };
-  pick(0, []);
-  return out;
 }
 
 async function extractWithout(dir: string, members: string[], gone: number[], run: string) {

@@ -1,37 +1,18 @@
-// A small seeded PRNG (splitmix32 seeding, xoshiro128**) for the fuzzer. Every input is derived
+// The fuzzer's seeded choices, over the PRNG of the property tests (splitmix32 seeding,
+// xoshiro128**, test/format/ec/seeded-random.ts). Every input is derived
 // from (run seed, input number) alone, so any input can be regenerated from its recipe.
+import { SeededRandom } from '../format/ec/seeded-random.js';
 
 export class Rng {
-  private a: number;
-  private b: number;
-  private c: number;
-  private d: number;
+  /** the generator itself, shared with the property tests */
+  private readonly source: SeededRandom;
 
   constructor(readonly seed: number) {
-    let state = seed >>> 0;
-    const next = () => {
-      state = (state + 0x9e3779b9) >>> 0;
-      let z = state;
-      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-      return (z ^ (z >>> 16)) >>> 0;
-    };
-    this.a = next();
-    this.b = next();
-    this.c = next();
-    this.d = next() | 1; // xoshiro's state must not be all zero
+    this.source = new SeededRandom(seed);
   }
 
   u32(): number {
-    const result = Math.imul(rotl(Math.imul(this.b, 5), 7), 9) >>> 0;
-    const t = this.b << 9;
-    this.c ^= this.a;
-    this.d ^= this.b;
-    this.b ^= this.c;
-    this.a ^= this.d;
-    this.c ^= t;
-    this.d = rotl(this.d, 11);
-    return result;
+    return this.source.nextU32();
   }
 
   /** uniform integer in [0, n) */
@@ -65,10 +46,6 @@ export class Rng {
     for (let i = 0; i < n; i++) out[i] = this.u32() & 0xff;
     return out;
   }
-}
-
-function rotl(x: number, k: number): number {
-  return ((x << k) | (x >>> (32 - k))) >>> 0;
 }
 
 /** The seed of input number `index` of a run seeded with `runSeed`: independent streams. */

@@ -803,3 +803,14 @@ export function formatNs(ns: bigint): string {
   const magnitude = ns < 0n ? -ns : ns;
   return `${ns < 0n ? '-' : ''}${magnitude / 1_000_000_000n}.${String(magnitude % 1_000_000_000n).padStart(9, '0')}`;
 }
+
+/** Every choice of `r` of the numbers 0..n-1, each in ascending order (e.g. which members to lose). */
+export function combinations(n: number, r: number): number[][] {
+  const out: number[][] = [];
+  const pick = (start: number, acc: number[]) => {
+    if (acc.length === r) return void out.push(acc);
+    for (let i = start; i < n; i++) pick(i + 1, [...acc, i]);
+  };
+  pick(0, []);
+  return out;
+}

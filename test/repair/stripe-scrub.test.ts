@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { strata } from '../helpers/cli.js';
-import { diffTrees, snapshotTree } from '../helpers/tree.js';
+import { combinations, diffTrees, snapshotTree } from '../helpers/tree.js';
 import {
   assertExtractsIntact, type BuiltImage, buildCorpusImage, cloneImage, flipBits, hashes, nodesOf, readRange, removeBuiltImages, scrubJson, type StripeRow, stripesOf, zeroRange,
 } from './damage.js';
@@ -35,16 +35,6 @@ async function assertRestored(damaged: BuiltImage, original: BuiltImage): Promis
   assert.deepEqual(hashes(damaged.members), hashes(original.members), 'every member is back as mkfs wrote it');
   await assertExtractsIntact(damaged, damaged.spec, DIFF);
   return { first };
-}
-
-function combinations(n: number, r: number): number[][] {
-  const out: number[][] = [];
-  const pick = (start: number, acc: number[]) => {
-    if (acc.length === r) return void out.push(acc);
-    for (let i = start; i < n; i++) pick(i + 1, [...acc, i]);
-  };
-  pick(0, []);
-  return out;
 }
 
 /** A stripe whose data blocks all hold data, so damage to any block is damage to files. */
