@@ -17,6 +17,7 @@ import { BadValueError, decodeBtreePointer, type ExtentBody, type Key, type KeyO
 import { BTREE, BTREE_NAMES, KEY_TYPE, MAX_BTREE_DEPTH, MAX_EXTENT_SIZE } from '../format/layout.js';
 import type { DecodedNode } from '../format/btree/node.js';
 import { FieldRangeError } from '../format/codec.js';
+import { CompactExtents } from './scrub-compact.js';
 
 export type CopyState = 'unread' | 'good' | 'bad';
 
@@ -132,7 +133,9 @@ export interface ReflinkUse {
 
 export interface ScrubPlan {
   nodes: NodeTarget[];
+  /** the extents held as objects; the plain file extents of a clean image are in `compact` */
   extents: ExtentTarget[];
+  compact: CompactExtents;
   /** in stripe id order */
   stripes: StripeTarget[];
   reflinkUses: ReflinkUse[];
@@ -261,7 +264,7 @@ export interface ScanOptions {
  * At most MAX_BTREE_DEPTH rounds: each round is one level below the previous one.
  */
 export async function scanBtrees(img: Image, options: ScanOptions): Promise<ScrubPlan> {
-  const plan: ScrubPlan = { nodes: [], extents: [], stripes: [], reflinkUses: [], warnings: [], interrupted: false };
+  const plan: ScrubPlan = { nodes: [], extents: [], compact: new CompactExtents(img), stripes: [], reflinkUses: [], warnings: [], interrupted: false };
   const stripeIds = new Set<number>();
   const addExtent = (body: ExtentBody, owner: ExtentOwner, btreeId: number, key: Key): void => {
     const problem = sizesProblem(body);
@@ -271,7 +274,7 @@ export async function scanBtrees(img: Image, options: ScanOptions): Promise<Scru
   // Runs for every extent: no closure per key, the key is named only in a warning.
   const leafKey = (btreeId: number, key: Key): void => {
     if (btreeId === BTREE.extents && key.type === KEY_TYPE.extent) {
-      if (options.metadataOnly) return;
+      if (options.metadataOnly || plan.compact.tryAdd(key.value, key.inode, key.offset, plan.extents.length + plan.compact.count)) return;
       const body = decodeValue(ops.extent, btreeId, key, plan.warnings);
       if (body) addExtent(body, { kind: 'file', inode: key.inode, start: key.offset - body.liveSize, end: key.offset }, btreeId, key);
     } else if (btreeId === BTREE.extents && key.type === KEY_TYPE.reflinkPointer) {
@@ -346,9 +349,12 @@ function addJournalExtents(img: Image, plan: ScrubPlan, leafKey: (btreeId: numbe
   const scans = img.fs.members.map((_, member) => scanRing(img.layer, img.fs, member, img.checksums));
   const { entries } = replayable(scans, img.fs.journalSeq);
   if (entries.length === 0) return;
+  // The journal's extents are matched against the checkpoint's as objects.
+  plan.extents = plan.compact.materialize(plan.extents);
   const known = new Set(plan.extents.map(extentIdentity));
   const before = plan.extents.length;
   for (const entry of entries) for (const item of entry.items) leafKey(item.btreeId, item.key);
+  plan.extents = plan.compact.materialize(plan.extents);
   // An extent the checkpoint already has is kept once: two records of one place would look cross-linked.
   const added = plan.extents.splice(before).filter((e) => !known.has(extentIdentity(e)));
   plan.extents.push(...added);

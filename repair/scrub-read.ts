@@ -13,6 +13,7 @@ import { COMPRESSION } from '../format/compress.js';
 import type { VerifiedNode } from '../format/btree/node.js';
 import type { Key } from '../format/keys.js';
 import type { CopyRecord, NodeTarget, ScrubTarget, WorkItem } from './scrub-plan.js';
+import type { CompactExtents } from './scrub-compact.js';
 
 /** Largest single read; a run never grows past this unless one copy alone is larger. */
 export const MAX_RUN_BYTES = 4 << 20;
@@ -103,27 +104,43 @@ function verifyCopy(img: Image, target: ScrubTarget, bytes: Buffer, copy?: CopyR
     }
   }
   const body = target.body;
-  if (body.checksumType === CSUM.none) {
-    if (copy) copy.digest = img.checksums.crc32c(bytes);
-  } else {
+  if (body.checksumType === CSUM.none && copy) copy.digest = img.checksums.crc32c(bytes);
+  return dataProblem(img, body.checksumType, Number(body.checksum & 0xffffffffn), Number(body.checksum >> 32n), body.compression, body.uncompressedSize, bytes);
+}
+
+/**
+ * Why an extent copy's stored bytes are not what its extent says (checksum `hi:lo` of type
+ * `checksumType`, then `compression` down to `uncompressedSize` bytes), or undefined. Bytes
+ * stored without a checksum pass here: only comparing replicas can judge them.
+ */
+function dataProblem(img: Image, checksumType: number, lo: number, hi: number, compression: number, uncompressedSize: number, bytes: Buffer): string | undefined {
+  if (checksumType === CSUM.crc32c) {
+    // The common case without a bigint: a crc32c is stored zero-extended.
+    const sum = img.checksums.crc32c(bytes);
+    if (sum !== lo || hi !== 0) return checksumMismatch(lo, hi, BigInt(sum));
+  } else if (checksumType !== CSUM.none) {
     let sum: bigint;
     try {
-      sum = img.checksums.compute(body.checksumType, bytes);
+      sum = img.checksums.compute(checksumType, bytes);
     } catch (err) {
       if (err instanceof RangeError) return err.message;
       throw err;
     }
-    if (sum !== body.checksum) return `data checksum mismatch (stored ${body.checksum.toString(16)}, computed ${sum.toString(16)})`;
+    if (sum !== ((BigInt(hi) << 32n) | BigInt(lo))) return checksumMismatch(lo, hi, sum);
   }
-  if (body.compression !== COMPRESSION.none) {
+  if (compression !== COMPRESSION.none) {
     try {
-      img.compressor.decompress(body.compression, bytes, body.uncompressedSize);
+      img.compressor.decompress(compression, bytes, uncompressedSize);
     } catch (err) {
       // zstd reports damage with plain Errors; anything thrown here means "does not decompress".
-      return `does not decompress to ${body.uncompressedSize} bytes: ${err instanceof Error ? err.message : String(err)}`;
+      return `does not decompress to ${uncompressedSize} bytes: ${err instanceof Error ? err.message : String(err)}`;
     }
   }
   return undefined;
+}
+
+function checksumMismatch(lo: number, hi: number, computed: bigint): string {
+  return `data checksum mismatch (stored ${((BigInt(hi) << 32n) | BigInt(lo)).toString(16)}, computed ${computed.toString(16)})`;
 }
 
 /** Verify one copy's bytes and record the verdict on it. */
@@ -146,37 +163,100 @@ export function fail(item: WorkItem, reason: string): void {
 }
 
 /**
- * Group one member's items (ascending offset) into runs to read at once. Items that lie past the
- * end of the member file are marked bad here and never read.
+ * Copies to read, listed in member then offset order, by position: where each lies, and what to
+ * do with one whose bytes are not in the member file (never read).
  */
-function* runsOf(items: WorkItem[], fileSize: number, progress: ScrubProgress): Generator<{ start: number; end: number; items: WorkItem[] }> {
-  let run: { start: number; end: number; items: WorkItem[] } | undefined;
-  for (const item of items) {
-    const { offset, length } = item.copy;
-    const end = offset + length;
-    if (end > fileSize) {
-      fail(item, offset >= fileSize ? `beyond the end of the member file (${fileSize} bytes): truncated` : `cut short by the end of the member file at ${fileSize}: truncated`);
-      item.copy.notInFile = true;
-      progress.badCopies++;
-      progress.bytesDone += length;
-      continue;
-    }
-    if (run && offset <= run.end + MAX_GAP_BYTES && Math.max(end, run.end) - run.start <= MAX_RUN_BYTES) {
-      run.end = Math.max(run.end, end);
-      run.items.push(item);
-      continue;
-    }
-    if (run) yield run;
-    run = { start: offset, end, items: [item] };
-  }
-  if (run) yield run;
+interface CopyList {
+  count: number;
+  member(i: number): number;
+  offset(i: number): number;
+  length(i: number): number;
+  notInFile(i: number, reason: string): void;
+  /** bad already: marked not in the file while the reads were planned */
+  bad(i: number): boolean;
 }
 
-interface Run {
+/** One read: [start, end) of a member, holding the copies at positions [from, to) of the list. */
+interface Span {
   member: number;
   start: number;
   end: number;
-  items: WorkItem[];
+  from: number;
+  to: number;
+}
+
+/**
+ * Group the copies into reads of up to MAX_RUN_BYTES, reading through gaps of up to
+ * MAX_GAP_BYTES. A copy of a missing member, or past the end of its member file, is marked
+ * there and then and never read.
+ */
+function planSpans(img: Image, list: CopyList, progress: ScrubProgress): Span[] {
+  const spans: Span[] = [];
+  for (let from = 0; from < list.count;) {
+    const member = list.member(from);
+    let to = from;
+    while (to < list.count && list.member(to) === member) to++;
+    const fileSize = img.layer.present(member) ? img.layer.size(member) : undefined;
+    let span: Span | undefined;
+    for (let i = from; i < to; i++) {
+      const offset = list.offset(i);
+      const end = offset + list.length(i);
+      if (fileSize === undefined || end > fileSize) {
+        list.notInFile(i, fileSize === undefined ? 'member file is missing'
+          : offset >= fileSize ? `beyond the end of the member file (${fileSize} bytes): truncated` : `cut short by the end of the member file at ${fileSize}: truncated`);
+        progress.badCopies++;
+        progress.bytesDone += list.length(i);
+        continue;
+      }
+      if (span && offset <= span.end + MAX_GAP_BYTES && Math.max(end, span.end) - span.start <= MAX_RUN_BYTES) {
+        span.end = Math.max(span.end, end);
+        span.to = i + 1;
+        continue;
+      }
+      if (span) spans.push(span);
+      span = { member, start: offset, end, from: i, to: i + 1 };
+    }
+    if (span) spans.push(span);
+    from = to;
+  }
+  return spans;
+}
+
+/**
+ * Read every planned span, each read ahead on the thread pool while the one before it is
+ * verified, and hand each copy's bytes to `check` (which marks it good or bad). A span whose
+ * read fails is read again copy by copy, to tell which copies are unreadable.
+ */
+async function verifySpans(img: Image, list: CopyList, spans: Span[], check: (i: number, bytes: Buffer) => void, unreadable: (i: number, reason: string) => void, options: ReadPhaseOptions, progress: ScrubProgress): Promise<ReadPhaseResult> {
+  // Two buffers: one being verified, one being filled.
+  const buffers = [new ReadBuffer(), new ReadBuffer()];
+  const fetch = (s: number): Promise<Buffer | undefined> => {
+    const span = spans[s]!;
+    const into = buffers[s % 2]!.take(span.end - span.start);
+    return img.layer.readIntoAsync(span.member, span.start, into).then(() => into, (err: unknown) => {
+      if (err instanceof MemberIOError) return undefined;
+      throw err;
+    });
+  };
+  return readAhead(spans.length, fetch, (s, bytes) => {
+    const span = spans[s]!;
+    for (let i = span.from; i < span.to; i++) {
+      if (list.bad(i)) continue;
+      const offset = list.offset(i);
+      const length = list.length(i);
+      if (bytes) check(i, bytes.subarray(offset - span.start, offset - span.start + length));
+      else {
+        try {
+          check(i, img.layer.read(span.member, offset, length));
+        } catch (err) {
+          if (!(err instanceof MemberIOError)) throw err;
+          unreadable(i, `unreadable: ${err.reason}`);
+        }
+      }
+      progress.bytesDone += length;
+      if (list.bad(i)) progress.badCopies++;
+    }
+  }, options, progress);
 }
 
 /**
@@ -188,53 +268,41 @@ export async function readAndVerify(img: Image, work: WorkItem[], options: ReadP
   if (options.signal?.aborted) return { interrupted: true };
   const progress = options.progress ?? new ScrubProgress();
   progress.bytesTotal += work.reduce((n, w) => n + w.copy.length, 0);
-  const runs: Run[] = [];
-  for (let from = 0; from < work.length;) {
-    const member = work[from]!.copy.member;
-    let to = from;
-    while (to < work.length && work[to]!.copy.member === member) to++;
-    const items = work.slice(from, to);
-    from = to;
-    if (!img.layer.present(member)) {
-      for (const item of items) {
-        fail(item, 'member file is missing');
-        item.copy.notInFile = true;
-      }
-      progress.badCopies += items.length;
-      progress.bytesDone += items.reduce((n, w) => n + w.copy.length, 0);
-      continue;
-    }
-    for (const run of runsOf(items, img.layer.size(member), progress)) runs.push({ member, ...run });
-  }
-  // Two buffers: one being verified, one being filled.
-  const buffers = [new ReadBuffer(), new ReadBuffer()];
-  const fetch = (i: number): Promise<Buffer | undefined> => {
-    const run = runs[i]!;
-    const into = buffers[i % 2]!.take(run.end - run.start);
-    return img.layer.readIntoAsync(run.member, run.start, into).then(() => into, (err: unknown) => {
-      if (err instanceof MemberIOError) return undefined;
-      throw err;
-    });
+  const list: CopyList = {
+    count: work.length,
+    member: (i) => work[i]!.copy.member,
+    offset: (i) => work[i]!.copy.offset,
+    length: (i) => work[i]!.copy.length,
+    notInFile: (i, reason) => {
+      fail(work[i]!, reason);
+      work[i]!.copy.notInFile = true;
+    },
+    bad: (i) => work[i]!.copy.state === 'bad',
   };
-  return readAhead(runs.length, fetch, (i, bytes) => {
-    const run = runs[i]!;
-    for (const item of run.items) {
-      if (bytes) {
-        const at = item.copy.offset - run.start;
-        settle(img, item, bytes.subarray(at, at + item.copy.length), options);
-      } else {
-        // The run failed as a whole: read its copies one by one to tell which are unreadable.
-        try {
-          settle(img, item, img.layer.read(run.member, item.copy.offset, item.copy.length), options);
-        } catch (err) {
-          if (!(err instanceof MemberIOError)) throw err;
-          fail(item, `unreadable: ${err.reason}`);
-        }
-      }
-      progress.bytesDone += item.copy.length;
-      if (item.copy.state === 'bad') progress.badCopies++;
-    }
-  }, options, progress);
+  return verifySpans(img, list, planSpans(img, list, progress), (i, bytes) => settle(img, work[i]!, bytes, options), (i, reason) => fail(work[i]!, reason), options, progress);
+}
+
+/** readAndVerify for the copy rows of the compact extents, each marked good or bad on its row. */
+export async function verifyCompact(img: Image, compact: CompactExtents, options: ReadPhaseOptions = {}): Promise<ReadPhaseResult> {
+  if (options.signal?.aborted) return { interrupted: true };
+  const progress = options.progress ?? new ScrubProgress();
+  const order = compact.readOrder();
+  for (const c of order) progress.bytesTotal += compact.copyLength(c);
+  const list: CopyList = {
+    count: order.length,
+    member: (i) => compact.copyMember(order[i]!),
+    offset: (i) => compact.copyOffset(order[i]!),
+    length: (i) => compact.copyLength(order[i]!),
+    notInFile: (i, reason) => compact.bad(order[i]!, { reason, checked: false, notInFile: true }),
+    bad: (i) => compact.isBad(order[i]!),
+  };
+  const check = (i: number, bytes: Buffer): void => {
+    const c = order[i]!;
+    const problem = compact.withExpectation(c, (type, lo, hi, compression, uncompressedSize) => dataProblem(img, type, lo, hi, compression, uncompressedSize, bytes));
+    if (problem === undefined) compact.good(c);
+    else compact.bad(c, { reason: problem, checked: true, notInFile: false });
+  };
+  return verifySpans(img, list, planSpans(img, list, progress), check, (i, reason) => compact.bad(order[i]!, { reason, checked: false, notInFile: false }), options, progress);
 }
 
 /**

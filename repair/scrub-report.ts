@@ -388,6 +388,14 @@ export function buildReport(input: ReportInput): ScrubReport {
       if (c.state === 'bad') countBad(c.outcome?.repaired, copyRepairable(img, members, t, c));
     }
   }
+  // What is left in compact rows was all verified good (scrub.ts materializes anything else).
+  const compact = plan.compact.tally(perMember.length);
+  for (let m = 0; m < perMember.length; m++) {
+    perMember[m]!.copies += compact.copies[m]!;
+    perMember[m]!.bytes += compact.bytes[m]!;
+    totals.copiesVerified += compact.copies[m]!;
+    totals.bytesVerified += compact.bytes[m]!;
+  }
   for (const s of plan.stripes) {
     if (s.blocks.some((b) => b.checked)) totals.stripesVerified++;
     for (const b of s.blocks) {

@@ -31,7 +31,7 @@ import type { BlockLayer } from '../format/io.js';
 import { RO_COMPAT_KNOWN } from '../format/layout.js';
 import { checkMembers, checkSuperblocks, extendShortMembers, type MemberCheck, memberLossTolerated, planRecreation, recreateMemberFile, repairSuperblocks, type SuperblockCheck } from './scrub-members.js';
 import { markSharedPlaces, scanBtrees, workList } from './scrub-plan.js';
-import { compareUnchecksummedReplicas, readAndVerify, ScrubProgress } from './scrub-read.js';
+import { compareUnchecksummedReplicas, readAndVerify, ScrubProgress, verifyCompact } from './scrub-read.js';
 import { readGoodCopy, rebuildFromStripe, repairCopies } from './scrub-repair.js';
 import { relocateCopies } from './scrub-relocate.js';
 import { attachContents, repairStripes, verifyStripes } from './scrub-stripes.js';
@@ -121,9 +121,17 @@ export async function scrubImage(spec: string, options: ScrubOptions): Promise<S
     const plan = await scanBtrees(img, { metadataOnly: options.metadataOnly, signal: options.signal, progress });
     warnings.push(...plan.warnings);
     let interrupted = plan.interrupted;
+    // Extent copies inside stripe blocks are verified from the blocks' bytes, as objects.
+    if (plan.stripes.length > 0) plan.extents = plan.compact.materialize(plan.extents);
     attachContents(plan.stripes, plan.extents);
     if (!interrupted) interrupted = (await verifyStripes(img, plan.stripes, { signal: options.signal, progress })).interrupted;
-    if (!interrupted) interrupted = (await readAndVerify(img, workList(plan.extents), { signal: options.signal, progress })).interrupted;
+    if (!interrupted) {
+      const work = workList(plan.extents);
+      interrupted = (await verifyCompact(img, plan.compact, { signal: options.signal, progress })).interrupted;
+      if (!interrupted) interrupted = (await readAndVerify(img, work, { signal: options.signal, progress })).interrupted;
+    }
+    // Anything but a clean run is reported and repaired from objects.
+    if (!plan.compact.allGood()) plan.extents = plan.compact.materialize(plan.extents);
     const targets = [...plan.nodes, ...plan.extents];
     // A recreated member held none of its copies or blocks: they count as not in the file, like a missing member's.
     const recreated = (member: number) => members[member]?.problem === 'missing' && members[member]?.present === true;

@@ -1,0 +1,267 @@
+// The plain file extents of a scrub plan, kept in typed-array columns instead of a handful of
+// objects each. On the bench image (50,000 files) those objects, and collecting them again,
+// were most of scrub's time after the checksums themselves (docs/scrub.md, Performance).
+//
+// A file extent goes here only when everything the object path would look at is ordinary:
+// the value decodes exactly as decodeExtentBody decodes it, its sizes are within bounds, it is
+// not erasure-coded, it carries a crc32c or xxhash64 checksum, and every pointer names a place
+// inside its member's buckets. Anything else takes the object path (scrub-plan.ts), which
+// reports it as before.
+//
+// Invariant: while every row is good, the rows are all the plan needs of these extents (the
+// report counts them). As soon as anything is not (a copy is bad or unread, a stripe or a
+// journal extent must be matched against them), `materialize` turns every row into the
+// ExtentTarget the object path would have built, in the same place of plan.extents, and the
+// rest of scrub runs on objects exactly as before.
+import type { Image } from '../format/image.js';
+import type { ExtentBody } from '../format/keys.js';
+import { CSUM } from '../format/checksum.js';
+import { ExtentValue, MAX_EXTENT_SIZE, MAX_REPLICAS, Pointer } from '../format/layout.js';
+import type { CopyRecord, ExtentTarget } from './scrub-plan.js';
+
+const V_LIVE = ExtentValue.field('live_size').offset;
+const V_CHUNK = ExtentValue.field('chunk_offset').offset;
+const V_UNCOMPRESSED = ExtentValue.field('uncompressed_size').offset;
+const V_STORED = ExtentValue.field('stored_size').offset;
+const V_CSUM = ExtentValue.field('checksum').offset;
+const V_CSUM_TYPE = ExtentValue.field('checksum_type').offset;
+const V_COMPRESSION = ExtentValue.field('compression').offset;
+const V_POINTERS = ExtentValue.field('pointer_count').offset;
+const V_STRIPE_BLOCK = ExtentValue.field('stripe_block').offset;
+const V_STRIPE_ID = ExtentValue.field('stripe_id').offset;
+const P_MEMBER = Pointer.field('member').offset;
+const P_GENERATION = Pointer.field('generation').offset;
+const P_OFFSET = Pointer.field('offset').offset;
+/** The high word of a u64 that still fits a safe integer (the codec refuses larger ones). */
+const U64_HIGH_MAX = 0x1fffff;
+
+export const COPY_STATE = { unread: 0, good: 1, bad: 2 } as const;
+
+/** How a copy row that is not plainly good ended: what materialize puts on its CopyRecord. */
+export interface CopyOutcome {
+  reason: string;
+  checked: boolean;
+  notInFile: boolean;
+}
+
+function grown<T extends Float64Array | Uint32Array | Uint8Array>(a: T, length: number): T {
+  if (a.length >= length) return a;
+  const next = new (a.constructor as new (n: number) => T)(Math.max(length, a.length * 2));
+  next.set(a);
+  return next;
+}
+
+export class CompactExtents {
+  /** extents held */
+  count = 0;
+  /** copy rows held (one per pointer) */
+  copyCount = 0;
+
+  // Per extent.
+  private slot = new Uint32Array(256);
+  private inode = new Float64Array(256);
+  private end = new Float64Array(256);
+  private live = new Uint32Array(256);
+  private chunk = new Uint32Array(256);
+  private uncompressed = new Uint32Array(256);
+  private csumLo = new Uint32Array(256);
+  private csumHi = new Uint32Array(256);
+  private csumType = new Uint8Array(256);
+  private compression = new Uint8Array(256);
+  private firstCopy = new Uint32Array(256);
+  private copies = new Uint8Array(256);
+
+  // Per copy row.
+  private copyExtent = new Uint32Array(512);
+  private member = new Uint8Array(512);
+  private generation = new Uint32Array(512);
+  private offset = new Float64Array(512);
+  private length = new Uint32Array(512);
+  private state = new Uint8Array(512);
+  /** rows that are bad, or were not checked: why */
+  readonly outcomes = new Map<number, CopyOutcome>();
+
+  constructor(private readonly img: Image) {}
+
+  /**
+   * Take the extent key (inode, end) with this value when it is plain (see the top of the
+   * file); `slot` is where in plan.extents the object path would have put it. False: the
+   * caller builds the object instead.
+   */
+  tryAdd(value: Buffer, inode: number, end: number, slot: number): boolean {
+    if (value.length < ExtentValue.size) return false;
+    const pointers = value[V_POINTERS]!;
+    if (pointers < 1 || pointers > MAX_REPLICAS || value.length !== ExtentValue.size + pointers * Pointer.size) return false;
+    const stored = value.readUInt32LE(V_STORED);
+    const uncompressed = value.readUInt32LE(V_UNCOMPRESSED);
+    if (stored === 0 || stored > MAX_EXTENT_SIZE || uncompressed === 0 || uncompressed > MAX_EXTENT_SIZE) return false;
+    const type = value[V_CSUM_TYPE]!;
+    if (type !== CSUM.crc32c && type !== CSUM.xxhash64) return false;
+    if (value[V_STRIPE_BLOCK] !== 0 || value.readUInt32LE(V_STRIPE_ID) !== 0 || value.readUInt32LE(V_STRIPE_ID + 4) !== 0) return false;
+    const fs = this.img.fs;
+    for (let p = 0; p < pointers; p++) {
+      const at = ExtentValue.size + p * Pointer.size;
+      const hi = value.readUInt32LE(at + P_OFFSET + 4);
+      if (hi > U64_HIGH_MAX) return false;
+      const offset = hi * 2 ** 32 + value.readUInt32LE(at + P_OFFSET);
+      const info = fs.members[value[at + P_MEMBER]!];
+      // locationProblem's rules, inline: a pointer it would flag takes the object path.
+      if (!info || offset % fs.blockSize !== 0 || offset < fs.bucketSize || offset + stored > info.bucketCount * fs.bucketSize) return false;
+    }
+
+    const e = this.count++;
+    if (e >= this.slot.length) this.growExtents(e + 1);
+    this.slot[e] = slot;
+    this.inode[e] = inode;
+    this.end[e] = end;
+    this.live[e] = value.readUInt32LE(V_LIVE);
+    this.chunk[e] = value.readUInt32LE(V_CHUNK);
+    this.uncompressed[e] = uncompressed;
+    this.csumLo[e] = value.readUInt32LE(V_CSUM);
+    this.csumHi[e] = value.readUInt32LE(V_CSUM + 4);
+    this.csumType[e] = type;
+    this.compression[e] = value[V_COMPRESSION]!;
+    this.firstCopy[e] = this.copyCount;
+    this.copies[e] = pointers;
+    if (this.copyCount + pointers > this.copyExtent.length) this.growCopies(this.copyCount + pointers);
+    for (let p = 0; p < pointers; p++) {
+      const at = ExtentValue.size + p * Pointer.size;
+      const c = this.copyCount++;
+      this.copyExtent[c] = e;
+      this.member[c] = value[at + P_MEMBER]!;
+      this.generation[c] = value.readUInt32LE(at + P_GENERATION);
+      this.offset[c] = value.readUInt32LE(at + P_OFFSET + 4) * 2 ** 32 + value.readUInt32LE(at + P_OFFSET);
+      this.length[c] = stored;
+    }
+    return true;
+  }
+
+  private growExtents(n: number): void {
+    this.slot = grown(this.slot, n);
+    this.inode = grown(this.inode, n);
+    this.end = grown(this.end, n);
+    this.live = grown(this.live, n);
+    this.chunk = grown(this.chunk, n);
+    this.uncompressed = grown(this.uncompressed, n);
+    this.csumLo = grown(this.csumLo, n);
+    this.csumHi = grown(this.csumHi, n);
+    this.csumType = grown(this.csumType, n);
+    this.compression = grown(this.compression, n);
+    this.firstCopy = grown(this.firstCopy, n);
+    this.copies = grown(this.copies, n);
+  }
+
+  private growCopies(n: number): void {
+    this.copyExtent = grown(this.copyExtent, n);
+    this.member = grown(this.member, n);
+    this.generation = grown(this.generation, n);
+    this.offset = grown(this.offset, n);
+    this.length = grown(this.length, n);
+    this.state = grown(this.state, n);
+  }
+
+  copyMember(c: number): number {
+    return this.member[c]!;
+  }
+
+  copyOffset(c: number): number {
+    return this.offset[c]!;
+  }
+
+  copyLength(c: number): number {
+    return this.length[c]!;
+  }
+
+  /** Copy rows in member, then offset order (each member is read front to back). */
+  readOrder(): Uint32Array {
+    const order = new Uint32Array(this.copyCount);
+    for (let c = 0; c < order.length; c++) order[c] = c;
+    let sorted = true;
+    for (let c = 1; c < order.length && sorted; c++) {
+      sorted = this.member[c - 1]! < this.member[c]! || (this.member[c - 1] === this.member[c] && this.offset[c - 1]! <= this.offset[c]!);
+    }
+    if (!sorted) order.sort((a, b) => this.member[a]! - this.member[b]! || this.offset[a]! - this.offset[b]!);
+    return order;
+  }
+
+  /** `check` given what a copy's bytes must be: its extent's checksum, and its compression. */
+  withExpectation<T>(c: number, check: (checksumType: number, lo: number, hi: number, compression: number, uncompressedSize: number) => T): T {
+    const e = this.copyExtent[c]!;
+    return check(this.csumType[e]!, this.csumLo[e]!, this.csumHi[e]!, this.compression[e]!, this.uncompressed[e]!);
+  }
+
+  isBad(c: number): boolean {
+    return this.state[c] === COPY_STATE.bad;
+  }
+
+  good(c: number): void {
+    this.state[c] = COPY_STATE.good;
+  }
+
+  bad(c: number, outcome: CopyOutcome): void {
+    this.state[c] = COPY_STATE.bad;
+    this.outcomes.set(c, outcome);
+  }
+
+  /** Every row verified good: nothing needs the objects. */
+  allGood(): boolean {
+    for (let c = 0; c < this.copyCount; c++) if (this.state[c] !== COPY_STATE.good) return false;
+    return true;
+  }
+
+  /** Copy rows and their bytes per member, for the report of a clean run (every row good and checked). */
+  tally(members: number): { copies: number[]; bytes: number[] } {
+    const copies = new Array<number>(members).fill(0);
+    const bytes = new Array<number>(members).fill(0);
+    for (let c = 0; c < this.copyCount; c++) {
+      copies[this.member[c]!]! += 1;
+      bytes[this.member[c]!]! += this.length[c]!;
+    }
+    return { copies, bytes };
+  }
+
+  /**
+   * The ExtentTargets the object path would have built, placed among `others` (the extents
+   * the object path did build) where they were met. The rows are emptied.
+   */
+  materialize(others: ExtentTarget[]): ExtentTarget[] {
+    const all = new Array<ExtentTarget | undefined>(others.length + this.count);
+    for (let e = 0; e < this.count; e++) all[this.slot[e]!] = this.target(e);
+    let next = 0;
+    for (let i = 0; i < all.length; i++) if (all[i] === undefined) all[i] = others[next++];
+    this.count = 0;
+    this.copyCount = 0;
+    this.outcomes.clear();
+    return all as ExtentTarget[];
+  }
+
+  private target(e: number): ExtentTarget {
+    const pointers: ExtentBody['pointers'] = [];
+    const copies: CopyRecord[] = [];
+    const first = this.firstCopy[e]!;
+    for (let c = first; c < first + this.copies[e]!; c++) {
+      pointers.push({ member: this.member[c]!, generation: this.generation[c]!, offset: this.offset[c]! });
+      copies.push(this.copyRecord(c));
+    }
+    const body: ExtentBody = {
+      liveSize: this.live[e]!, chunkOffset: this.chunk[e]!, uncompressedSize: this.uncompressed[e]!, storedSize: this.length[first]!,
+      checksum: (BigInt(this.csumHi[e]!) << 32n) | BigInt(this.csumLo[e]!), checksumType: this.csumType[e]!, compression: this.compression[e]!,
+      stripeId: 0, stripeBlock: 0, pointers,
+    };
+    return { kind: 'extent', body, owner: { kind: 'file', inode: this.inode[e]!, start: this.end[e]! - body.liveSize, end: this.end[e]! }, copies };
+  }
+
+  private copyRecord(c: number): CopyRecord {
+    const copy: CopyRecord = { member: this.member[c]!, offset: this.offset[c]!, length: this.length[c]!, state: 'unread' };
+    const state = this.state[c];
+    if (state === COPY_STATE.good) Object.assign(copy, { state: 'good', checked: true });
+    else if (state === COPY_STATE.bad) {
+      const o = this.outcomes.get(c)!;
+      copy.state = 'bad';
+      copy.reason = o.reason;
+      if (o.checked) copy.checked = true;
+      if (o.notInFile) copy.notInFile = true;
+    }
+    return copy;
+  }
+}
