@@ -81,30 +81,34 @@ export class CompactExtents {
   /** rows that are bad, or were not checked: why */
   readonly outcomes = new Map<number, CopyOutcome>();
 
-  constructor(private readonly img: Image) {}
+  private readonly perMember: Array<{ copies: number; bytes: number }>;
+
+  constructor(private readonly img: Image) {
+    this.perMember = img.fs.members.map(() => ({ copies: 0, bytes: 0 }));
+  }
 
   /**
-   * Take the extent key (inode, end) with this value when it is plain (see the top of the
-   * file); `slot` is where in plan.extents the object path would have put it. False: the
-   * caller builds the object instead.
+   * Take the extent key (inode, end) whose value is bytes [at, valueEnd) of `bytes` when it is
+   * plain (see the top of the file); `slot` is where in plan.extents the object path would have
+   * put it. False: the caller builds the object instead.
    */
-  tryAdd(value: Buffer, inode: number, end: number, slot: number): boolean {
-    if (value.length < ExtentValue.size) return false;
-    const pointers = value[V_POINTERS]!;
-    if (pointers < 1 || pointers > MAX_REPLICAS || value.length !== ExtentValue.size + pointers * Pointer.size) return false;
-    const stored = value.readUInt32LE(V_STORED);
-    const uncompressed = value.readUInt32LE(V_UNCOMPRESSED);
+  tryAdd(bytes: Buffer, at: number, valueEnd: number, inode: number, end: number, slot: number): boolean {
+    if (valueEnd - at < ExtentValue.size) return false;
+    const pointers = bytes[at + V_POINTERS]!;
+    if (pointers < 1 || pointers > MAX_REPLICAS || valueEnd - at !== ExtentValue.size + pointers * Pointer.size) return false;
+    const stored = bytes.readUInt32LE(at + V_STORED);
+    const uncompressed = bytes.readUInt32LE(at + V_UNCOMPRESSED);
     if (stored === 0 || stored > MAX_EXTENT_SIZE || uncompressed === 0 || uncompressed > MAX_EXTENT_SIZE) return false;
-    const type = value[V_CSUM_TYPE]!;
+    const type = bytes[at + V_CSUM_TYPE]!;
     if (type !== CSUM.crc32c && type !== CSUM.xxhash64) return false;
-    if (value[V_STRIPE_BLOCK] !== 0 || value.readUInt32LE(V_STRIPE_ID) !== 0 || value.readUInt32LE(V_STRIPE_ID + 4) !== 0) return false;
+    if (bytes[at + V_STRIPE_BLOCK] !== 0 || bytes.readUInt32LE(at + V_STRIPE_ID) !== 0 || bytes.readUInt32LE(at + V_STRIPE_ID + 4) !== 0) return false;
     const fs = this.img.fs;
     for (let p = 0; p < pointers; p++) {
-      const at = ExtentValue.size + p * Pointer.size;
-      const hi = value.readUInt32LE(at + P_OFFSET + 4);
+      const ptr = at + ExtentValue.size + p * Pointer.size;
+      const hi = bytes.readUInt32LE(ptr + P_OFFSET + 4);
       if (hi > U64_HIGH_MAX) return false;
-      const offset = hi * 2 ** 32 + value.readUInt32LE(at + P_OFFSET);
-      const info = fs.members[value[at + P_MEMBER]!];
+      const offset = hi * 2 ** 32 + bytes.readUInt32LE(ptr + P_OFFSET);
+      const info = fs.members[bytes[ptr + P_MEMBER]!];
       // locationProblem's rules, inline: a pointer it would flag takes the object path.
       if (!info || offset % fs.blockSize !== 0 || offset < fs.bucketSize || offset + stored > info.bucketCount * fs.bucketSize) return false;
     }
@@ -114,24 +118,27 @@ export class CompactExtents {
     this.slot[e] = slot;
     this.inode[e] = inode;
     this.end[e] = end;
-    this.live[e] = value.readUInt32LE(V_LIVE);
-    this.chunk[e] = value.readUInt32LE(V_CHUNK);
+    this.live[e] = bytes.readUInt32LE(at + V_LIVE);
+    this.chunk[e] = bytes.readUInt32LE(at + V_CHUNK);
     this.uncompressed[e] = uncompressed;
-    this.csumLo[e] = value.readUInt32LE(V_CSUM);
-    this.csumHi[e] = value.readUInt32LE(V_CSUM + 4);
+    this.csumLo[e] = bytes.readUInt32LE(at + V_CSUM);
+    this.csumHi[e] = bytes.readUInt32LE(at + V_CSUM + 4);
     this.csumType[e] = type;
-    this.compression[e] = value[V_COMPRESSION]!;
+    this.compression[e] = bytes[at + V_COMPRESSION]!;
     this.firstCopy[e] = this.copyCount;
     this.copies[e] = pointers;
     if (this.copyCount + pointers > this.copyExtent.length) this.growCopies(this.copyCount + pointers);
     for (let p = 0; p < pointers; p++) {
-      const at = ExtentValue.size + p * Pointer.size;
+      const ptr = at + ExtentValue.size + p * Pointer.size;
       const c = this.copyCount++;
+      const member = bytes[ptr + P_MEMBER]!;
       this.copyExtent[c] = e;
-      this.member[c] = value[at + P_MEMBER]!;
-      this.generation[c] = value.readUInt32LE(at + P_GENERATION);
-      this.offset[c] = value.readUInt32LE(at + P_OFFSET + 4) * 2 ** 32 + value.readUInt32LE(at + P_OFFSET);
+      this.member[c] = member;
+      this.generation[c] = bytes.readUInt32LE(ptr + P_GENERATION);
+      this.offset[c] = bytes.readUInt32LE(ptr + P_OFFSET + 4) * 2 ** 32 + bytes.readUInt32LE(ptr + P_OFFSET);
       this.length[c] = stored;
+      this.perMember[member]!.copies++;
+      this.perMember[member]!.bytes += stored;
     }
     return true;
   }
@@ -210,14 +217,8 @@ export class CompactExtents {
   }
 
   /** Copy rows and their bytes per member, for the report of a clean run (every row good and checked). */
-  tally(members: number): { copies: number[]; bytes: number[] } {
-    const copies = new Array<number>(members).fill(0);
-    const bytes = new Array<number>(members).fill(0);
-    for (let c = 0; c < this.copyCount; c++) {
-      copies[this.member[c]!]! += 1;
-      bytes[this.member[c]!]! += this.length[c]!;
-    }
-    return { copies, bytes };
+  tally(): ReadonlyArray<{ copies: number; bytes: number }> {
+    return this.perMember;
   }
 
   /**
@@ -232,6 +233,7 @@ export class CompactExtents {
     this.count = 0;
     this.copyCount = 0;
     this.outcomes.clear();
+    for (const m of this.perMember) Object.assign(m, { copies: 0, bytes: 0 });
     return all as ExtentTarget[];
   }
 

@@ -42,14 +42,14 @@ export interface ReadPhaseOptions {
   progress?: ScrubProgress;
   /**
    * A node copy that verified (called for every good node copy), with its keys: every key of an
-   * interior node, and the keys of a leaf whose types leafKeyTypes names. Keys' values point
-   * into a read buffer that is reused once the callback returns: copy what is kept.
+   * interior node in `keys`; for a leaf, the keys of the types leafKeyTypes names in `leaf`.
+   * Both point into a read buffer that is reused once the callback returns: copy what is kept.
    */
-  onGoodNode?: (target: NodeTarget, node: VerifiedNode, keys: Key[]) => void;
+  onGoodNode?: (target: NodeTarget, node: VerifiedNode, keys: Key[], leaf: LeafKeys) => void;
   /**
    * The key types of this btree's leaves that onGoodNode needs. Leaves are verified without
-   * building an object for any other key (verifyNode): decoding every key of every node was
-   * most of the cost of scanning the btrees.
+   * building an object for any key (verifyNode): decoding every key of every node was most of
+   * the cost of scanning the btrees.
    */
   leafKeyTypes?: (btreeId: number) => ReadonlySet<number> | undefined;
 }
@@ -68,6 +68,57 @@ export class ReadBuffer {
   }
 }
 
+/**
+ * The keys of one leaf that a reader asked for, read in place: position, type, and where the
+ * value lies in `bytes`. Reused from leaf to leaf.
+ */
+export class LeafKeys {
+  count = 0;
+  bytes: Buffer = Buffer.alloc(0);
+  inode = new Float64Array(64);
+  offset = new Float64Array(64);
+  snapshot = new Uint32Array(64);
+  type = new Uint8Array(64);
+  valueAt = new Uint32Array(64);
+  valueEnd = new Uint32Array(64);
+
+  reset(bytes: Buffer): void {
+    this.count = 0;
+    this.bytes = bytes;
+  }
+
+  push(inode: number, offset: number, snapshot: number, type: number, valueAt: number, valueEnd: number): void {
+    if (this.count === this.inode.length) this.grow();
+    const i = this.count++;
+    this.inode[i] = inode;
+    this.offset[i] = offset;
+    this.snapshot[i] = snapshot;
+    this.type[i] = type;
+    this.valueAt[i] = valueAt;
+    this.valueEnd[i] = valueEnd;
+  }
+
+  private grow(): void {
+    const n = this.inode.length * 2;
+    const widen = <T extends Float64Array | Uint32Array | Uint8Array>(a: T): T => {
+      const b = new (a.constructor as new (n: number) => T)(n);
+      b.set(a);
+      return b;
+    };
+    this.inode = widen(this.inode);
+    this.offset = widen(this.offset);
+    this.snapshot = widen(this.snapshot);
+    this.type = widen(this.type);
+    this.valueAt = widen(this.valueAt);
+    this.valueEnd = widen(this.valueEnd);
+  }
+
+  /** Key `i` as an object, its value a view of the leaf's bytes. */
+  key(i: number): Key {
+    return { inode: this.inode[i]!, offset: this.offset[i]!, snapshot: this.snapshot[i]!, type: this.type[i]! as Key['type'], value: this.bytes.subarray(this.valueAt[i]!, this.valueEnd[i]!) };
+  }
+}
+
 export interface ReadPhaseResult {
   interrupted: boolean;
 }
@@ -83,10 +134,10 @@ export function checkCopy(img: Image, target: ScrubTarget, bytes: Buffer, copy?:
 }
 
 /**
- * As checkCopy; a good node copy comes back verified, and `keys` (when given) receives the keys
- * a reader wants: all of an interior node's, the leaf keys of the types in `leafKeyTypes`.
+ * As checkCopy; a good node copy comes back verified, and the keys a reader wants are gathered:
+ * all of an interior node's into `keys`, the leaf keys of the types in `leafKeyTypes` into `leaf`.
  */
-function verifyCopy(img: Image, target: ScrubTarget, bytes: Buffer, copy?: CopyRecord, keys?: Key[], leafKeyTypes?: ReadonlySet<number>): string | VerifiedNode | undefined {
+function verifyCopy(img: Image, target: ScrubTarget, bytes: Buffer, copy?: CopyRecord, keys?: Key[], leaf?: LeafKeys, leafKeyTypes?: ReadonlySet<number>): string | VerifiedNode | undefined {
   if (target.kind === 'node') {
     const expect = { btreeId: target.btreeId, level: target.level, fsMagic: img.fsMagic, checksum: target.checksum, seq: target.seq, min: target.min, max: target.max };
     try {
@@ -95,8 +146,9 @@ function verifyCopy(img: Image, target: ScrubTarget, bytes: Buffer, copy?: CopyR
         keys.push(...node.keys);
         return node;
       }
-      return verifyNode(bytes, expect, img.checksums, keys && leafKeyTypes && ((inode, offset, snapshot, type, valueAt, valueEnd) => {
-        if (leafKeyTypes.has(type)) keys.push({ inode, offset, snapshot, type: type as Key['type'], value: bytes.subarray(valueAt, valueEnd) });
+      leaf?.reset(bytes);
+      return verifyNode(bytes, expect, img.checksums, leaf && leafKeyTypes && ((inode, offset, snapshot, type, valueAt, valueEnd) => {
+        if (leafKeyTypes.has(type)) leaf.push(inode, offset, snapshot, type, valueAt, valueEnd);
       }));
     } catch (err) {
       if (err instanceof NodeError || err instanceof RangeError) return err.message;
@@ -147,15 +199,23 @@ function checksumMismatch(lo: number, hi: number, computed: bigint): string {
 export function settle(img: Image, item: WorkItem, bytes: Buffer, options: ReadPhaseOptions): void {
   const { target } = item;
   const keys = target.kind === 'node' && options.onGoodNode ? [] : undefined;
-  const checked = verifyCopy(img, target, bytes, item.copy, keys, target.kind === 'node' ? options.leafKeyTypes?.(target.btreeId) : undefined);
+  const checked = verifyCopy(img, target, bytes, item.copy, keys, keys && leafKeys, target.kind === 'node' ? options.leafKeyTypes?.(target.btreeId) : undefined);
   item.copy.checked = true;
   if (typeof checked === 'string') {
     fail(item, checked);
     return;
   }
   item.copy.state = 'good';
-  if (checked && keys && target.kind === 'node') options.onGoodNode?.(target, checked, keys);
+  if (checked && keys && target.kind === 'node') {
+    options.onGoodNode?.(target, checked, keys, leafKeys);
+    leafKeys.reset(NO_BYTES);
+  }
 }
+
+const NO_BYTES = Buffer.alloc(0);
+
+/** The one batch of leaf keys: onGoodNode consumes it before the next node is verified. */
+const leafKeys = new LeafKeys();
 
 export function fail(item: WorkItem, reason: string): void {
   item.copy.state = 'bad';

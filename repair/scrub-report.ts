@@ -389,13 +389,15 @@ export function buildReport(input: ReportInput): ScrubReport {
     }
   }
   // What is left in compact rows was all verified good (scrub.ts materializes anything else).
-  const compact = plan.compact.tally(perMember.length);
-  for (let m = 0; m < perMember.length; m++) {
-    perMember[m]!.copies += compact.copies[m]!;
-    perMember[m]!.bytes += compact.bytes[m]!;
-    totals.copiesVerified += compact.copies[m]!;
-    totals.bytesVerified += compact.bytes[m]!;
-  }
+  plan.compact.tally().forEach((rows, m) => {
+    const row = perMember[m];
+    if (row) {
+      row.copies += rows.copies;
+      row.bytes += rows.bytes;
+    }
+    totals.copiesVerified += rows.copies;
+    totals.bytesVerified += rows.bytes;
+  });
   for (const s of plan.stripes) {
     if (s.blocks.some((b) => b.checked)) totals.stripesVerified++;
     for (const b of s.blocks) {
