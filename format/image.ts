@@ -11,7 +11,7 @@ import { BTREE, BTREE_NAMES, INCOMPAT, KEY_TYPE, MAX_BTREE_DEPTH, SB_MAGIC, SB_O
 import { readU64 } from './codec.js';
 import { rebuildRange } from './stripe.js';
 import { checkKey, comparePos, decodeBtreePointer, type ExtentBody, type Key, ops, type Pos, POS_MAX, POS_MIN, posToText, type Ptr, type Stripe } from './keys.js';
-import { decodeNode, type DecodedNode, NodeError } from './btree/node.js';
+import { decodeNode, type DecodedNode, forEachKey, type LeafKeyVisitor, NodeError, type NodeExpectation, verifyNode, type VerifiedNode } from './btree/node.js';
 import { bestCopy, readSuperblockCopies, type CopyResult, type FsInfo } from './superblock.js';
 
 export interface DamageReport {
@@ -49,24 +49,29 @@ export interface OpenOptions {
 
 /**
  * Node bytes by the place they were read from, at most `capacity` nodes (a large image's do not
- * all fit). They are decoded again with every check on each use, so bytes that no longer
- * match what a pointer expects (the place was rewritten) are never taken for the node.
+ * all fit), each with what its verification found (header fields, checked against
+ * `fsMagic`). A use that expects exactly that node takes the bytes as verified: every check
+ * that depends on the expectation compares it with those header fields, and the others
+ * depend on the bytes alone, which nothing writes. Any other use decodes them afresh with
+ * every check, so bytes that no longer match what a pointer expects (the place was
+ * rewritten) are never taken for the node.
  */
 export class NodeBytes {
-  private readonly nodes = new Map<string, Buffer>();
+  private readonly nodes = new Map<string, { bytes: Buffer; verified: VerifiedNode }>();
 
-  constructor(readonly capacity: number) {}
+  constructor(readonly capacity: number, readonly fsMagic: Buffer) {}
 
   get full(): boolean {
     return this.nodes.size >= this.capacity;
   }
 
-  get(p: Ptr): Buffer | undefined {
+  get(p: Ptr): { bytes: Buffer; verified: VerifiedNode } | undefined {
     return this.nodes.get(`${p.member}:${p.offset}`);
   }
 
-  add(p: Ptr, bytes: Buffer): void {
-    if (!this.full) this.nodes.set(`${p.member}:${p.offset}`, bytes);
+  /** `verified`: what verifyNode or decodeNode returned for exactly these bytes. */
+  add(p: Ptr, bytes: Buffer, verified: VerifiedNode): void {
+    if (!this.full) this.nodes.set(`${p.member}:${p.offset}`, { bytes, verified });
   }
 
   delete(p: Ptr): void {
@@ -130,7 +135,33 @@ export class Image {
   }
 
   /** Read one node, trying each copy in turn; throws NodeReadError when none is good. */
-  readNode(pointers: Ptr[], expect: { btreeId: number; level: number; checksum?: bigint; seq?: number; min?: Pos; max?: Pos }): DecodedNode {
+  readNode(pointers: Ptr[], expect: NodeExpect): DecodedNode {
+    return this.someCopy(pointers, expect, (p, cacheKey) => {
+      const node = this.heldNode(p, expect) ?? decodeNode(this.layer.read(p.member, p.offset, this.fs.nodeSize), { ...expect, fsMagic: this.fsMagic }, this.checksums);
+      if (this.nodeCache.size >= (this.options.nodeCacheSize ?? 512)) this.nodeCache.delete(this.nodeCache.keys().next().value!);
+      this.nodeCache.set(cacheKey, node);
+      return node;
+    });
+  }
+
+  /**
+   * Every key of one leaf, in order, as readNode would give them (the same copies tried, the
+   * same checks, the same errors), read in place instead of built into key objects: a reader
+   * that walks every key once (fsck) keeps nothing. Held bytes already verified as this very
+   * node are not checked again; the leaf is not cached.
+   */
+  visitLeaf(pointers: Ptr[], expect: NodeExpect, visit: LeafKeyVisitor): void {
+    const found = this.someCopy(pointers, expect, (p) => this.heldLeaf(p, expect) ?? verifiedBytes(this.layer.read(p.member, p.offset, this.fs.nodeSize), { ...expect, fsMagic: this.fsMagic }, this.checksums));
+    if (Buffer.isBuffer(found)) forEachKey(found, visit);
+    else for (const k of found.keys) visit(k.inode, k.offset, k.snapshot, k.type, k.value, 0, k.value.length);
+  }
+
+  /**
+   * The first copy `use` accepts, a cached node matching `expect` first: a copy outside its
+   * member's buckets, unreadable, or failing a check is reported as damage (recovered when a
+   * later copy serves); none good throws NodeReadError.
+   */
+  private someCopy<T>(pointers: Ptr[], expect: NodeExpect, use: (p: Ptr, cacheKey: string) => T): T | DecodedNode {
     const structure = `btree ${BTREE_NAMES[expect.btreeId] ?? expect.btreeId} level ${expect.level} node${expect.min && expect.max ? ` ${posToText(expect.min)}..${posToText(expect.max)}` : ''}`;
     const failures: DamageReport[] = [];
     for (const p of pointers) {
@@ -144,11 +175,9 @@ export class Image {
         if (p.offset % this.fs.blockSize !== 0 || p.offset < this.fs.bucketSize || p.offset + this.fs.nodeSize > m.bucketCount * this.fs.bucketSize) {
           throw new NodeError('read', `node offset ${p.offset} outside the member's buckets`);
         }
-        const node = this.heldNode(p, expect) ?? decodeNode(this.layer.read(p.member, p.offset, this.fs.nodeSize), { ...expect, fsMagic: this.fsMagic }, this.checksums);
-        if (this.nodeCache.size >= (this.options.nodeCacheSize ?? 512)) this.nodeCache.delete(this.nodeCache.keys().next().value!);
-        this.nodeCache.set(cacheKey, node);
+        const result = use(p, cacheKey);
         for (const f of failures) this.damage({ ...f, recovered: true });
-        return node;
+        return result;
       } catch (err) {
         if (!(err instanceof NodeError || err instanceof MemberIOError)) throw err;
         failures.push({ kind: 'node', member: p.member, memberPath: this.memberPath(p.member), offset: p.offset, structure, reason: err instanceof MemberIOError ? err.reason : err.message, recovered: false });
@@ -160,11 +189,25 @@ export class Image {
   }
 
   /** The node from bytes held in `nodeBytes`; undefined when none are held or they are not this node (any more). */
-  private heldNode(p: Ptr, expect: { btreeId: number; level: number; checksum?: bigint; seq?: number; min?: Pos; max?: Pos }): DecodedNode | undefined {
-    const bytes = this.options.nodeBytes?.get(p);
-    if (!bytes) return undefined;
+  private heldNode(p: Ptr, expect: NodeExpect): DecodedNode | undefined {
+    const held = this.options.nodeBytes?.get(p);
+    if (!held) return undefined;
     try {
-      return decodeNode(bytes, { ...expect, fsMagic: this.fsMagic }, this.checksums);
+      return decodeNode(held.bytes, { ...expect, fsMagic: this.fsMagic }, this.checksums);
+    } catch (err) {
+      if (!(err instanceof NodeError)) throw err;
+      this.options.nodeBytes!.delete(p);
+      return undefined;
+    }
+  }
+
+  /** Held leaf bytes that verify as the leaf `expect` describes, unchecked when verified as exactly that node already. */
+  private heldLeaf(p: Ptr, expect: NodeExpect): Buffer | undefined {
+    const held = this.options.nodeBytes?.get(p);
+    if (!held) return undefined;
+    if (cachedNodeMatches(held.verified, expect) && this.options.nodeBytes!.fsMagic.equals(this.fsMagic)) return held.bytes;
+    try {
+      return verifiedBytes(held.bytes, { ...expect, fsMagic: this.fsMagic }, this.checksums);
     } catch (err) {
       if (!(err instanceof NodeError)) throw err;
       this.options.nodeBytes!.delete(p);
@@ -265,7 +308,16 @@ export class Image {
 
 export class ExtentCopyError extends Error {}
 
-function cachedNodeMatches(node: DecodedNode, expect: { btreeId: number; level: number; checksum?: bigint; seq?: number; min?: Pos; max?: Pos }): boolean {
+/** What a parent pointer says of the node it names. */
+type NodeExpect = { btreeId: number; level: number; checksum?: bigint; seq?: number; min?: Pos; max?: Pos };
+
+/** `bytes` when they pass every check decodeNode makes for `expect` (which throws what it throws). */
+function verifiedBytes(bytes: Buffer, expect: NodeExpectation, checksums: Checksummer): Buffer {
+  verifyNode(bytes, expect, checksums);
+  return bytes;
+}
+
+function cachedNodeMatches(node: VerifiedNode, expect: NodeExpect): boolean {
   return node.btreeId === expect.btreeId && node.level === expect.level
     && (expect.checksum === undefined || node.checksum === expect.checksum)
     && (expect.seq === undefined || node.seq === expect.seq)

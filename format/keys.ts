@@ -3,7 +3,7 @@
 // Each key type has one entry in KEY_OPS: decode (raw value -> typed), encode, validate
 // (returns a problem description or undefined), and toText for dump. Values are decoded only
 // after the raw size was checked, so a hostile value length never drives an allocation.
-import { FieldRangeError, formatUuid } from './codec.js';
+import { type FieldDef, FieldRangeError, formatUuid, readU64, type Struct } from './codec.js';
 import { CorruptImageError, type Where } from './errors.js';
 import {
   AllocValue, BTREE_NAMES, BtreePointerValue, BUCKET_DATA_NAMES, DirentValue, ExtentValue, IndirectExtentValue, InodeValue, KEY_TYPE,
@@ -172,14 +172,21 @@ export function encodeExtentBody(e: ExtentBody, prefix = 0): Buffer {
 }
 
 function validateExtentBody(e: ExtentBody): string | undefined {
+  const sizes = extentSizesProblem(e);
+  if (sizes) return sizes;
+  const members = new Set(e.pointers.map((p) => p.member));
+  if (members.size !== e.pointers.length) return 'two replicas on one member';
+  return undefined;
+}
+
+/** The checks of validateExtentBody on everything but the pointers, in its order. */
+export function extentSizesProblem(e: Pick<ExtentBody, 'liveSize' | 'chunkOffset' | 'uncompressedSize' | 'storedSize' | 'checksumType' | 'compression'>): string | undefined {
   if (e.uncompressedSize === 0 || e.uncompressedSize > MAX_EXTENT_SIZE) return `uncompressed size ${e.uncompressedSize} outside 1..${MAX_EXTENT_SIZE}`;
   if (e.liveSize === 0 || e.chunkOffset + e.liveSize > e.uncompressedSize) return `live range ${e.chunkOffset}+${e.liveSize} outside chunk of ${e.uncompressedSize}`;
   if (e.storedSize === 0 || e.storedSize > MAX_EXTENT_SIZE) return `stored size ${e.storedSize} outside 1..${MAX_EXTENT_SIZE}`;
   if (e.compression === 0 && e.storedSize !== e.uncompressedSize) return `uncompressed extent stores ${e.storedSize} bytes for ${e.uncompressedSize}`;
   if (e.compression > 1) return `unknown compression ${e.compression}`;
   if (e.checksumType > 2) return `unknown checksum type ${e.checksumType}`;
-  const members = new Set(e.pointers.map((p) => p.member));
-  if (members.size !== e.pointers.length) return 'two replicas on one member';
   return undefined;
 }
 
@@ -225,16 +232,20 @@ const direntOps: KeyOps<Dirent> = {
     d.name.copy(out, DirentValue.size);
     return out;
   },
-  validate(key, d) {
-    if (d.name.length > NAME_MAX) return `name of ${d.name.length} bytes`;
-    if (d.name.includes(0x2f) || d.name.includes(0)) return 'name contains "/" or NUL';
-    if ((d.name.length === 1 && d.name[0] === 0x2e) || (d.name.length === 2 && d.name[0] === 0x2e && d.name[1] === 0x2e)) return 'name is "." or ".."';
-    if (d.target === 0) return 'dirent to inode 0';
-    if (key.snapshot !== 0) return 'nonzero snapshot';
-    return undefined;
-  },
+  validate: (key, d) => direntProblem(key.snapshot, d.target, d.name, 0, d.name.length),
   toText: (d) => `${escapeName(d.name)} -> ${d.target} (type ${d.dType})`,
 };
+
+/** direntOps.validate of a dirent whose name is bytes[nameAt, nameEnd). */
+export function direntProblem(snapshot: number, target: number, bytes: Buffer, nameAt: number, nameEnd: number): string | undefined {
+  const length = nameEnd - nameAt;
+  if (length > NAME_MAX) return `name of ${length} bytes`;
+  for (let i = nameAt; i < nameEnd; i++) if (bytes[i] === 0x2f || bytes[i] === 0) return 'name contains "/" or NUL';
+  if ((length === 1 && bytes[nameAt] === 0x2e) || (length === 2 && bytes[nameAt] === 0x2e && bytes[nameAt + 1] === 0x2e)) return 'name is "." or ".."';
+  if (target === 0) return 'dirent to inode 0';
+  if (snapshot !== 0) return 'nonzero snapshot';
+  return undefined;
+}
 
 const xattrOps: KeyOps<XattrEntry> = {
   name: 'xattr',
@@ -454,6 +465,147 @@ export const ops = {
   btreePointer: btreePointerOps,
 };
 
+// ---------------------------------------------------------------------------------------------
+// Values read in place
+//
+// For a reader that meets every key once (fsck): the fields its checks need, read from the
+// value bytes into one reused object instead of a new object (and buffers, and a bigint) per
+// key. `read` accepts exactly the values the key type's decode decodes without an error; for
+// any other it returns false and the caller decodes with `ops`, which finds and names the
+// problem. The offsets come from the field tables.
+
+/** Offsets of the u64 and i64 fields of `s`: its decoder throws when one is beyond 2^53 - 1. */
+function rangedFields(s: Struct<readonly FieldDef[]>): { u64: number[]; i64: number[] } {
+  return { u64: s.fields.filter((f) => f.kind === 'u64').map((f) => f.offset), i64: s.fields.filter((f) => f.kind === 'i64').map((f) => f.offset) };
+}
+
+/** Every ranged field of the struct at `at` holds a value its decoder accepts. */
+function inRange(ranged: { u64: number[]; i64: number[] }, bytes: Buffer, at: number): boolean {
+  for (const o of ranged.u64) if (bytes.readUInt32LE(at + o + 4) > 0x1fffff) return false;
+  // Above -2^53 and below 2^53 by the high word alone: -2^53 itself would fail, and goes to the decoder.
+  for (const o of ranged.i64) {
+    const hi = bytes.readInt32LE(at + o + 4);
+    if (hi > 0x1fffff || hi < -0x1fffff) return false;
+  }
+  return true;
+}
+
+const INODE_RANGED = rangedFields(InodeValue);
+const inodeAt = (name: string) => InodeValue.field(name).offset;
+const INODE_AT = {
+  mode: inodeAt('mode'), nlink: inodeAt('nlink'), size: inodeAt('size'), parent: inodeAt('parent'), flags: inodeAt('flags'),
+  atime_nsec: inodeAt('atime_nsec'), mtime_nsec: inodeAt('mtime_nsec'), ctime_nsec: inodeAt('ctime_nsec'), rdev_major: inodeAt('rdev_major'), rdev_minor: inodeAt('rdev_minor'),
+};
+
+/** The inode fields fsck keeps or looks at on loading, as ops.inode.decode gives them. */
+export class InodeFields implements Pick<DecodedInode, keyof typeof INODE_AT> {
+  mode = 0;
+  nlink = 0;
+  size = 0;
+  parent = 0;
+  flags = 0;
+  atime_nsec = 0;
+  mtime_nsec = 0;
+  ctime_nsec = 0;
+  rdev_major = 0;
+  rdev_minor = 0;
+
+  /** Read the inode value bytes[at, end); false when ops.inode.decode would throw for it. */
+  read(bytes: Buffer, at: number, end: number): boolean {
+    if (end - at !== InodeValue.size || !inRange(INODE_RANGED, bytes, at)) return false;
+    this.mode = bytes.readUInt32LE(at + INODE_AT.mode);
+    this.nlink = bytes.readUInt32LE(at + INODE_AT.nlink);
+    this.size = readU64(bytes, at + INODE_AT.size);
+    this.parent = readU64(bytes, at + INODE_AT.parent);
+    this.flags = bytes.readUInt32LE(at + INODE_AT.flags);
+    this.atime_nsec = bytes.readUInt32LE(at + INODE_AT.atime_nsec);
+    this.mtime_nsec = bytes.readUInt32LE(at + INODE_AT.mtime_nsec);
+    this.ctime_nsec = bytes.readUInt32LE(at + INODE_AT.ctime_nsec);
+    this.rdev_major = bytes.readUInt32LE(at + INODE_AT.rdev_major);
+    this.rdev_minor = bytes.readUInt32LE(at + INODE_AT.rdev_minor);
+    return true;
+  }
+}
+
+const EXTENT_RANGED = rangedFields(ExtentValue);
+const POINTER_RANGED = rangedFields(Pointer);
+const extentAt = (name: string) => ExtentValue.field(name).offset;
+const EXTENT_AT = {
+  liveSize: extentAt('live_size'), chunkOffset: extentAt('chunk_offset'), uncompressedSize: extentAt('uncompressed_size'), storedSize: extentAt('stored_size'),
+  checksumType: extentAt('checksum_type'), compression: extentAt('compression'), pointerCount: extentAt('pointer_count'), stripeBlock: extentAt('stripe_block'), stripeId: extentAt('stripe_id'),
+};
+const POINTER_AT = { member: Pointer.field('member').offset, generation: Pointer.field('generation').offset, offset: Pointer.field('offset').offset };
+
+/** An extent body as decodeExtentBody gives it, less the checksum; pointers as columns. */
+export class ExtentFields implements Omit<ExtentBody, 'checksum' | 'pointers'> {
+  liveSize = 0;
+  chunkOffset = 0;
+  uncompressedSize = 0;
+  storedSize = 0;
+  checksumType = 0;
+  compression = 0;
+  stripeId = 0;
+  stripeBlock = 0;
+  pointerCount = 0;
+  readonly member = new Uint8Array(MAX_REPLICAS);
+  readonly generation = new Uint32Array(MAX_REPLICAS);
+  readonly offset = new Float64Array(MAX_REPLICAS);
+
+  /** Read the extent value bytes[at, end); false when decodeExtentBody would throw for it. */
+  read(bytes: Buffer, at: number, end: number): boolean {
+    if (end - at < ExtentValue.size || !inRange(EXTENT_RANGED, bytes, at)) return false;
+    const count = bytes[at + EXTENT_AT.pointerCount]!;
+    this.storedSize = bytes.readUInt32LE(at + EXTENT_AT.storedSize);
+    this.uncompressedSize = bytes.readUInt32LE(at + EXTENT_AT.uncompressedSize);
+    if (this.storedSize > MAX_EXTENT_SIZE || this.uncompressedSize > MAX_EXTENT_SIZE) return false;
+    if (count < 1 || count > MAX_REPLICAS || end - at !== ExtentValue.size + count * Pointer.size) return false;
+    for (let i = 0; i < count; i++) {
+      const p = at + ExtentValue.size + i * Pointer.size;
+      if (!inRange(POINTER_RANGED, bytes, p)) return false;
+      this.member[i] = bytes[p + POINTER_AT.member]!;
+      this.generation[i] = bytes.readUInt32LE(p + POINTER_AT.generation);
+      this.offset[i] = readU64(bytes, p + POINTER_AT.offset);
+    }
+    this.pointerCount = count;
+    this.liveSize = bytes.readUInt32LE(at + EXTENT_AT.liveSize);
+    this.chunkOffset = bytes.readUInt32LE(at + EXTENT_AT.chunkOffset);
+    this.checksumType = bytes[at + EXTENT_AT.checksumType]!;
+    this.compression = bytes[at + EXTENT_AT.compression]!;
+    this.stripeBlock = bytes[at + EXTENT_AT.stripeBlock]!;
+    this.stripeId = readU64(bytes, at + EXTENT_AT.stripeId);
+    return true;
+  }
+
+  /** No two pointers on one member. */
+  membersDistinct(): boolean {
+    for (let i = 1; i < this.pointerCount; i++) for (let j = 0; j < i; j++) if (this.member[i] === this.member[j]) return false;
+    return true;
+  }
+}
+
+const DIRENT_RANGED = rangedFields(DirentValue);
+const DIRENT_AT = { target: DirentValue.field('target').offset, dType: DirentValue.field('d_type').offset, nameLength: DirentValue.field('name_length').offset };
+
+/** A dirent as ops.dirent.decode gives it, its name left in place at bytes[nameAt, nameEnd). */
+export class DirentFields {
+  target = 0;
+  dType = 0;
+  nameAt = 0;
+  nameEnd = 0;
+
+  /** Read the dirent value bytes[at, end); false when ops.dirent.decode would throw for it. */
+  read(bytes: Buffer, at: number, end: number): boolean {
+    if (end - at < DirentValue.size || !inRange(DIRENT_RANGED, bytes, at)) return false;
+    const nameLength = bytes[at + DIRENT_AT.nameLength]!;
+    if (nameLength === 0 || end - at !== DirentValue.size + nameLength) return false;
+    this.target = readU64(bytes, at + DIRENT_AT.target);
+    this.dType = bytes[at + DIRENT_AT.dType]!;
+    this.nameAt = at + DirentValue.size;
+    this.nameEnd = end;
+    return true;
+  }
+}
+
 /** Decode and validate a key's value; returns the problem text instead of throwing. */
 export function checkKey(key: Key): string | undefined {
   const table = KEY_OPS[key.type];
@@ -479,15 +631,20 @@ export function escapeName(name: Buffer): string {
  * 0 and 1 stay free. Collisions are resolved by the writer taking the next free offset.
  */
 export function nameHash(name: Buffer): number {
+  return nameHashOf(name, 0, name.length);
+}
+
+/** nameHash of the name bytes[start, end), read in place. */
+export function nameHashOf(bytes: Buffer, start: number, end: number): number {
   let a = 0x811c9dc5;
   let b = 0x9747b28c;
-  for (let i = 0; i < name.length; i++) {
-    a = Math.imul(a ^ name[i]!, 0x01000193);
-    b = Math.imul(b ^ name[i]!, 0x5bd1e995);
+  for (let i = start; i < end; i++) {
+    a = Math.imul(a ^ bytes[i]!, 0x01000193);
+    b = Math.imul(b ^ bytes[i]!, 0x5bd1e995);
     b ^= b >>> 15;
   }
   a = fmix32(a);
-  b = fmix32(b ^ name.length);
+  b = fmix32(b ^ (end - start));
   const h = (a >>> 0) * 2 ** 20 + (b >>> 12);
   return h < 2 ? h + 2 : h;
 }

@@ -19,17 +19,19 @@ import type { Ptr } from './keys.js';
 
 /** The bytes of one copy that an extent body keeps in use, per pointer. */
 export function extentUsage(body: ExtentBody, blockSize: number): Array<{ member: number; offset: number; bytes: number; generation: number }> {
-  let start: number;
-  let end: number;
-  if (body.compression === 0) {
-    // Uncompressed: only the blocks holding the live range count, so trimming frees space.
-    start = Math.floor(body.chunkOffset / blockSize) * blockSize;
-    end = Math.ceil((body.chunkOffset + body.liveSize) / blockSize) * blockSize;
-  } else {
-    start = 0;
-    end = Math.ceil(body.storedSize / blockSize) * blockSize;
-  }
+  const start = usedStart(body, blockSize);
+  const end = usedEnd(body, blockSize);
   return body.pointers.map((p) => ({ member: p.member, offset: p.offset + start, bytes: end - start, generation: p.generation }));
+}
+
+/** Where the bytes of a copy in use start, from its pointer: uncompressed, only the blocks holding the live range count, so trimming frees space. */
+export function usedStart(e: Pick<ExtentBody, 'compression' | 'chunkOffset'>, blockSize: number): number {
+  return e.compression === 0 ? Math.floor(e.chunkOffset / blockSize) * blockSize : 0;
+}
+
+/** Where the bytes of a copy in use end, from its pointer: compressed, the whole stored chunk. */
+export function usedEnd(e: Pick<ExtentBody, 'compression' | 'chunkOffset' | 'liveSize' | 'storedSize'>, blockSize: number): number {
+  return Math.ceil((e.compression === 0 ? e.chunkOffset + e.liveSize : e.storedSize) / blockSize) * blockSize;
 }
 
 /** The extent body of a key that holds data pointers (extent or indirect extent), if any. */

@@ -52,8 +52,8 @@ export interface BtreePlan {
 /** Memory for the node bytes handed to the volume: 1024 nodes of 64 KiB, at least 512 nodes. */
 const HANDOVER_BYTES = 64 * 1024 * 1024;
 
-export function emptyBtreePlan(nodeSize: number): BtreePlan {
-  return { nodes: [], rebuild: new Map(), rebuildAgreed: true, rewrite: [], checked: 0, held: new NodeBytes(Math.max(512, Math.floor(HANDOVER_BYTES / nodeSize))) };
+export function emptyBtreePlan(nodeSize: number, fsMagic: Buffer): BtreePlan {
+  return { nodes: [], rebuild: new Map(), rebuildAgreed: true, rewrite: [], checked: 0, held: new NodeBytes(Math.max(512, Math.floor(HANDOVER_BYTES / nodeSize)), fsMagic) };
 }
 
 interface Visit {
@@ -79,7 +79,7 @@ const LOST_BY_STEP = {
 } as const;
 
 export function checkBtrees(ctx: FsckContext, img: Image): BtreePlan {
-  const plan = emptyBtreePlan(img.fs.nodeSize);
+  const plan = emptyBtreePlan(img.fs.nodeSize, img.fsMagic);
   const walker = new Walker(ctx, img, plan);
   // Alloc first: its keys (collected whole; one per used bucket) give the generations.
   const allocKeys: Key[] = [];
@@ -186,7 +186,7 @@ class Walker {
       const keep = !collect && !kept && !this.plan.held.full;
       const r = this.readCopy(id, ptr, v, collect || keep ? undefined : this.scratch(i), collect);
       if (keep && r.node) {
-        this.plan.held.add(ptr, r.bytes!);
+        this.plan.held.add(ptr, r.bytes!, r.node);
         kept = true;
       }
       results.push(r);

@@ -6,12 +6,13 @@
 // Builds: per inode, how many entries name it; per directory, how many entries in it name
 // directories; every entry naming a directory (directory-structure pass).
 import { CorruptImageError } from '../format/errors.js';
-import { type Dirent, escapeName, type Key, nameHash, ops } from '../format/keys.js';
+import { type Dirent, DirentFields, direntProblem, escapeName, type Key, nameHash, nameHashOf, ops } from '../format/keys.js';
+import { keyAt } from '../format/btree/node.js';
 import { BTREE, KEY_TYPE, ROOT_INODE } from '../format/layout.js';
 import type { Volume } from '../format/volume.js';
 import { type FsckContext, Fixes } from './fsck-context.js';
 import type { FsState } from './fsck-load.js';
-import { groupsByOwner, planMoves, unreachable } from './fsck-probing.js';
+import { planMoves, unreachable } from './fsck-probing.js';
 import { kindWord, newDirectoryInode, recreate } from './fsck-inodes.js';
 import { P } from './problems.js';
 
@@ -38,62 +39,147 @@ function decodeDirent(k: Key): Dirent | string {
 
 export function checkDirents(ctx: FsckContext, vol: Volume, st: FsState): void {
   const fixes = new Fixes(vol, ctx);
-  const t = st.inodes;
+  const run = new Run(st);
   let n = 0;
-  for (const group of groupsByOwner(vol.trees[BTREE.dirents]!.scan())) {
-    n += group.length;
+  const finishRun = () => {
+    n += run.length;
     ctx.progress(n);
-    st.totals.dirents += group.length;
-    const dir = group[0]!.inode;
-    let dirRow = t.find(dir);
-    if (dirRow < 0 && dir !== 0) {
-      // The entries outlived their directory's inode (a lost inode leaf): a new one holds them.
-      if (!ctx.problem(P.DIRENT_DIR_MISSING, { dir, entries: group.length })) continue;
-      recreate(vol, fixes, st, dir, newDirectoryInode(0, 0o700, Math.floor(Date.now() / 1000)));
-      dirRow = t.find(dir);
-    } else if (dirRow < 0 || !t.isDir(dirRow)) {
-      const kind = dirRow < 0 ? 'inode 0' : kindWord(t.c.mode[dirRow]!);
-      if (ctx.problem(P.DIRENT_OWNER_NOT_DIR, { dir, kind, entries: group.length })) for (const k of group) fixes.delete(BTREE.dirents, k);
-      continue;
-    }
-    const kept: Entry[] = [];
-    const stuck: number[] = [];
-    const decoded = group.map(decodeDirent);
-    const homes = decoded.map((d) => (typeof d === 'string' ? -1 : nameHash(d.name)));
-    // Two entries of one name have one hash: without a hash seen twice (the usual case), no
-    // name needs comparing.
-    const names = sharedHome(homes) ? new Map<string, number>() : undefined;
-    group.forEach((k, i) => {
-      const d = decoded[i]!;
-      if (typeof d === 'string') {
-        if (ctx.problem(P.DIRENT_BAD, { dir, offset: k.offset, reason: d })) fixes.delete(BTREE.dirents, k);
-        else stuck.push(k.offset);
-        return;
-      }
-      const row = t.find(d.target);
-      // Names are compared as bytes.
-      const nameKey = names ? d.name.toString('latin1') : '';
-      const first = names?.get(nameKey);
-      let drop: boolean | undefined;
-      if (row < 0) drop = ctx.problem(P.DIRENT_TARGET_MISSING, { dir, name: escapeName(d.name), target: d.target });
-      else if (d.target === ROOT_INODE) drop = ctx.problem(P.DIRENT_TO_ROOT, { dir, name: escapeName(d.name) });
-      else if (first !== undefined) drop = ctx.problem(P.DIRENT_DUPLICATE, { dir, name: escapeName(d.name), offset: k.offset, first });
-      if (drop) {
-        fixes.delete(BTREE.dirents, k);
-        return;
-      }
-      if (first === undefined) names?.set(nameKey, k.offset);
-      const entry: Entry = { key: k, dirent: d, offset: k.offset, home: homes[i]!, changed: false };
-      const actual = row < 0 ? d.dType : t.dType(row);
-      if (d.dType !== actual && ctx.problem(P.DIRENT_TYPE_WRONG, { dir, name: escapeName(d.name), target: d.target, recorded: d.dType, actual })) {
-        entry.dirent = { ...d, dType: actual };
-        entry.changed = true;
-      }
-      kept.push(entry);
-    });
-    placeAndCount(ctx, fixes, st, dir, group, kept, stuck);
-  }
+    st.totals.dirents += run.length;
+    if (run.plain) run.count(st);
+    else checkGroup(ctx, vol, fixes, st, run.keys());
+    run.length = 0;
+  };
+  vol.trees[BTREE.dirents]!.visitAll((dir, offset, snapshot, type, bytes, valueAt, valueEnd) => {
+    if (run.length && run.dir !== dir) finishRun();
+    if (!run.length) run.start(dir);
+    run.add(offset, snapshot, type, bytes, valueAt, valueEnd);
+  });
+  if (run.length) finishRun();
   fixes.commit('dirents');
+}
+
+/**
+ * The dirents of one directory as they arrive, read in place. The run is plain while every
+ * entry is as checkGroup would leave it with nothing to report: the directory exists and is a
+ * directory; each entry is a valid dirent at its name's hash (so reachable, and no two share a
+ * name) naming an inode that exists, is not the root and has the entry's d_type. A plain run
+ * needs only counting; any other is checked whole by checkGroup, as key objects.
+ */
+class Run {
+  dir = -1;
+  plain = true;
+  length = 0;
+  private readonly offsets: number[] = [];
+  private readonly snapshots: number[] = [];
+  private readonly types: number[] = [];
+  private readonly buffers: Buffer[] = [];
+  private readonly valueAts: number[] = [];
+  private readonly valueEnds: number[] = [];
+  private readonly targets: number[] = [];
+  private readonly dirent = new DirentFields();
+
+  constructor(private readonly st: FsState) {}
+
+  start(dir: number): void {
+    const t = this.st.inodes;
+    const dirRow = t.find(dir);
+    this.dir = dir;
+    this.plain = dirRow >= 0 && t.isDir(dirRow);
+    // No node bytes stay referenced past the run that read them.
+    this.buffers.length = 0;
+  }
+
+  add(offset: number, snapshot: number, type: number, bytes: Buffer, valueAt: number, valueEnd: number): void {
+    const i = this.length++;
+    this.offsets[i] = offset;
+    this.snapshots[i] = snapshot;
+    this.types[i] = type;
+    this.buffers[i] = bytes;
+    this.valueAts[i] = valueAt;
+    this.valueEnds[i] = valueEnd;
+    if (!this.plain) return;
+    const d = this.dirent;
+    const t = this.st.inodes;
+    this.plain = type === KEY_TYPE.dirent && d.read(bytes, valueAt, valueEnd) && direntProblem(snapshot, d.target, bytes, d.nameAt, d.nameEnd) === undefined
+      && offset === nameHashOf(bytes, d.nameAt, d.nameEnd) && d.target !== ROOT_INODE;
+    if (!this.plain) return;
+    const row = t.find(d.target);
+    this.plain = row >= 0 && t.dType(row) === d.dType;
+    this.targets[i] = d.target;
+  }
+
+  /** The links and subdirectories a plain run adds (what placeAndCount counts for it). */
+  count(st: FsState): void {
+    const t = st.inodes;
+    for (let i = 0; i < this.length; i++) {
+      const target = this.targets[i]!;
+      const row = t.find(target);
+      t.c.links[row]++;
+      if (t.isDir(row)) {
+        t.c.subdirs[t.find(this.dir)]++;
+        st.dirNames.push({ target, dir: this.dir, offset: this.offsets[i]! });
+      }
+    }
+  }
+
+  keys(): Key[] {
+    const out: Key[] = [];
+    for (let i = 0; i < this.length; i++) out.push(keyAt(this.dir, this.offsets[i]!, this.snapshots[i]!, this.types[i]!, this.buffers[i]!, this.valueAts[i]!, this.valueEnds[i]!));
+    return out;
+  }
+}
+
+/** Check one directory's entries (all of one owner, in btree order) and count what survives. */
+function checkGroup(ctx: FsckContext, vol: Volume, fixes: Fixes, st: FsState, group: Key[]): void {
+  const t = st.inodes;
+  const dir = group[0]!.inode;
+  let dirRow = t.find(dir);
+  if (dirRow < 0 && dir !== 0) {
+    // The entries outlived their directory's inode (a lost inode leaf): a new one holds them.
+    if (!ctx.problem(P.DIRENT_DIR_MISSING, { dir, entries: group.length })) return;
+    recreate(vol, fixes, st, dir, newDirectoryInode(0, 0o700, Math.floor(Date.now() / 1000)));
+    dirRow = t.find(dir);
+  } else if (dirRow < 0 || !t.isDir(dirRow)) {
+    const kind = dirRow < 0 ? 'inode 0' : kindWord(t.c.mode[dirRow]!);
+    if (ctx.problem(P.DIRENT_OWNER_NOT_DIR, { dir, kind, entries: group.length })) for (const k of group) fixes.delete(BTREE.dirents, k);
+    return;
+  }
+  const kept: Entry[] = [];
+  const stuck: number[] = [];
+  const decoded = group.map(decodeDirent);
+  const homes = decoded.map((d) => (typeof d === 'string' ? -1 : nameHash(d.name)));
+  // Two entries of one name have one hash: without a hash seen twice (the usual case), no
+  // name needs comparing.
+  const names = sharedHome(homes) ? new Map<string, number>() : undefined;
+  group.forEach((k, i) => {
+    const d = decoded[i]!;
+    if (typeof d === 'string') {
+      if (ctx.problem(P.DIRENT_BAD, { dir, offset: k.offset, reason: d })) fixes.delete(BTREE.dirents, k);
+      else stuck.push(k.offset);
+      return;
+    }
+    const row = t.find(d.target);
+    // Names are compared as bytes.
+    const nameKey = names ? d.name.toString('latin1') : '';
+    const first = names?.get(nameKey);
+    let drop: boolean | undefined;
+    if (row < 0) drop = ctx.problem(P.DIRENT_TARGET_MISSING, { dir, name: escapeName(d.name), target: d.target });
+    else if (d.target === ROOT_INODE) drop = ctx.problem(P.DIRENT_TO_ROOT, { dir, name: escapeName(d.name) });
+    else if (first !== undefined) drop = ctx.problem(P.DIRENT_DUPLICATE, { dir, name: escapeName(d.name), offset: k.offset, first });
+    if (drop) {
+      fixes.delete(BTREE.dirents, k);
+      return;
+    }
+    if (first === undefined) names?.set(nameKey, k.offset);
+    const entry: Entry = { key: k, dirent: d, offset: k.offset, home: homes[i]!, changed: false };
+    const actual = row < 0 ? d.dType : t.dType(row);
+    if (d.dType !== actual && ctx.problem(P.DIRENT_TYPE_WRONG, { dir, name: escapeName(d.name), target: d.target, recorded: d.dType, actual })) {
+      entry.dirent = { ...d, dType: actual };
+      entry.changed = true;
+    }
+    kept.push(entry);
+  });
+  placeAndCount(ctx, fixes, st, dir, group, kept, stuck);
 }
 
 /** Move what probing cannot reach, write repaired entries, and count links of the survivors. */

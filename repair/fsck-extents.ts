@@ -8,13 +8,14 @@
 // pointer's range (reflink pass) and every stripe reference (stripes pass), as the repairs
 // leave them.
 import { CorruptImageError } from '../format/errors.js';
-import { type ExtentBody, type Key, KEY_OPS, ops, type Ptr, type ReflinkPointer } from '../format/keys.js';
+import { type ExtentBody, ExtentFields, extentSizesProblem, type Key, KEY_OPS, ops, type Ptr, type ReflinkPointer } from '../format/keys.js';
+import { keyAt } from '../format/btree/node.js';
 import { BTREE, KEY_TYPE, KEY_TYPE_NAMES } from '../format/layout.js';
 import type { Volume } from '../format/volume.js';
 import { S_IFMT } from '../fs/entry.js';
 import { type FsckContext, Fixes } from './fsck-context.js';
 import type { FsState } from './fsck-load.js';
-import { checkPointers } from './fsck-pointers.js';
+import { checkPointers, soundInPlace } from './fsck-pointers.js';
 import { INODE } from './fsck-state.js';
 import { P } from './problems.js';
 
@@ -93,27 +94,17 @@ export function checkExtents(ctx: FsckContext, vol: Volume, st: FsState): void {
       t.c.size[row] = end;
     }
   };
-  let n = 0;
-  for (const k of vol.trees[BTREE.extents]!.scan()) {
-    ctx.progress(++n);
-    st.totals.extents++;
-    if (k.inode !== inode) {
-      finishInode();
-      inode = k.inode;
-      row = t.find(inode);
-      end = 0;
-      orphans = [];
-      orphanEnd = 0;
-    }
+  // One key as decoded, checked and repaired in full: every key but the plain ones below.
+  const checkKey = (k: Key): void => {
     const decoded = decodeMapping(k);
     if (typeof decoded === 'string') {
       if (ctx.problem(P.EXTENT_BAD, { inode: k.inode, offset: k.offset, type: KEY_TYPE_NAMES[k.type] ?? String(k.type), reason: decoded })) fixes.delete(BTREE.extents, k);
-      continue;
+      return;
     }
     // A directory or special file holds no data: its keys are reported together, at the end.
     if (row >= 0 && KIND_NAMES[t.c.mode[row]! & S_IFMT] !== undefined) {
       orphans.push(k);
-      continue;
+      return;
     }
     let m: Mapping = decoded;
     let changed = false;
@@ -122,7 +113,7 @@ export function checkExtents(ctx: FsckContext, vol: Volume, st: FsState): void {
       const pointers = checkPointers(ctx, vol, { inode, start, end: k.offset }, m.body, st.generation);
       if (pointers.length === 0) {
         fixes.delete(BTREE.extents, k);
-        continue;
+        return;
       }
       if (pointers !== m.body.pointers) {
         m = { kind: 'extent', body: { ...m.body, pointers } };
@@ -140,7 +131,7 @@ export function checkExtents(ctx: FsckContext, vol: Volume, st: FsState): void {
       const fix = ctx.problem(P.EXTENT_OVERLAP, { inode, start, end: k.offset, previousEnd: end });
       if (fix && end >= k.offset) {
         fixes.delete(BTREE.extents, k);
-        continue;
+        return;
       }
       if (fix) {
         m = trimFront(m, end - start);
@@ -156,11 +147,42 @@ export function checkExtents(ctx: FsckContext, vol: Volume, st: FsState): void {
       // Data that outlived its inode is checked like any file's (the inodes pass makes it one).
       orphans.push(k);
       orphanEnd = end;
-      continue;
+      return;
     }
     t.c.dataEnd[row] = end;
     t.c.flags[row] |= INODE.hasData;
-  }
+  };
+  // The usual key is read in place and needs nothing but counting: a valid extent of a file
+  // that exists, every pointer sound, no stripe, not overlapping the one before; or valid
+  // inline data of such a file. Every other key goes through checkKey.
+  const extent = new ExtentFields();
+  const fs = vol.fs;
+  let n = 0;
+  vol.trees[BTREE.extents]!.visitAll((keyInode, offset, snapshot, type, bytes, valueAt, valueEnd) => {
+    ctx.progress(++n);
+    st.totals.extents++;
+    if (keyInode !== inode) {
+      finishInode();
+      inode = keyInode;
+      row = t.find(inode);
+      end = 0;
+      if (orphans.length) orphans = [];
+      orphanEnd = 0;
+    }
+    if (row >= 0 && inode !== 0 && KIND_NAMES[t.c.mode[row]! & S_IFMT] === undefined) {
+      let live = 0;
+      if (type === KEY_TYPE.extent && extent.read(bytes, valueAt, valueEnd) && extent.liveSize <= offset && extent.stripeId === 0
+        && extentSizesProblem(extent) === undefined && soundInPlace(fs, extent, st.generation)) live = extent.liveSize;
+      else if (type === KEY_TYPE.inlineData && valueEnd - valueAt <= offset) live = valueEnd - valueAt;
+      if (live > 0 && offset - live >= end) {
+        end = offset;
+        t.c.dataEnd[row] = end;
+        t.c.flags[row] |= INODE.hasData;
+        return;
+      }
+    }
+    checkKey(keyAt(keyInode, offset, snapshot, type, bytes, valueAt, valueEnd));
+  });
   finishInode();
   fixes.commit('extents');
 }

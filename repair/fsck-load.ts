@@ -3,7 +3,8 @@
 // key that decodes into the stripe map. Loading reports nothing: each key is reported by the
 // pass that owns its btree.
 import { CorruptImageError } from '../format/errors.js';
-import { type DecodedInode, type Key, ops, type Stripe } from '../format/keys.js';
+import { type DecodedInode, InodeFields, type Key, ops, type Stripe } from '../format/keys.js';
+import { keyAt } from '../format/btree/node.js';
 import { BTREE, DT, KEY_TYPE } from '../format/layout.js';
 import type { Volume } from '../format/volume.js';
 import { dtOfMode, INODE, InodeTable, Rows } from './fsck-state.js';
@@ -45,16 +46,24 @@ export function loadState(ctx: FsckContext, vol: Volume, generation: (member: nu
     totals: { extents: 0, dirents: 0, xattrs: 0, indirect: 0, stripes: 0 },
   };
   let n = 0;
-  for (const k of vol.trees[BTREE.inodes]!.scan()) {
+  // An inode key at (number, 0, 0) is read in place; any other key, or a value the reader does
+  // not take, is decoded to find out why it is no inode.
+  const fields = new InodeFields();
+  vol.trees[BTREE.inodes]!.visitAll((inode, offset, snapshot, type, bytes, valueAt, valueEnd) => {
     ctx.progress(++n);
-    const v = decodeInode(k);
-    if (typeof v === 'string') {
-      st.badInodes.push({ key: { ...k, value: Buffer.from(k.value) }, reason: v });
-      continue;
+    let v: InodeFields | DecodedInode | string;
+    if (type === KEY_TYPE.inode && inode !== 0 && offset === 0 && snapshot === 0 && fields.read(bytes, valueAt, valueEnd)) v = fields;
+    else {
+      const k = keyAt(inode, offset, snapshot, type, bytes, valueAt, valueEnd);
+      v = decodeInode(k);
+      if (typeof v === 'string') {
+        st.badInodes.push({ key: { ...k, value: Buffer.from(k.value) }, reason: v });
+        return;
+      }
     }
-    const row = st.inodes.append(k.inode, v.mode, v.nlink, v.size, v.parent);
+    const row = st.inodes.append(inode, v.mode, v.nlink, v.size, v.parent);
     if (inodeSuspect(v)) st.inodes.c.flags[row] |= INODE.suspect;
-  }
+  });
   for (const k of vol.trees[BTREE.stripes]!.scan()) {
     if (k.type !== KEY_TYPE.stripe || k.inode !== 0) continue;
     try {
@@ -67,7 +76,7 @@ export function loadState(ctx: FsckContext, vol: Volume, generation: (member: nu
 }
 
 /** Fields the inode table does not keep are worth a second look (the inodes pass reads those inodes again). */
-function inodeSuspect(v: DecodedInode): boolean {
+function inodeSuspect(v: InodeFields | DecodedInode): boolean {
   const dt = dtOfMode(v.mode);
   const device = dt === DT.char || dt === DT.block;
   return dt === DT.unknown || v.flags !== 0 || v.atime_nsec > 999_999_999 || v.mtime_nsec > 999_999_999 || v.ctime_nsec > 999_999_999

@@ -4,14 +4,15 @@
 // parity blocks whole, and its blocks' stripe id. Only pointers to valid places count
 // (fsck-space.ts): the extents pass drops the others. Optionally records every claim on member
 // space so that two live things in one byte range can be found.
-import { keyExtentBody, extentUsage } from '../format/space.js';
+import { keyExtentBody, extentUsage, usedEnd, usedStart } from '../format/space.js';
+import { keyAt } from '../format/btree/node.js';
 import { CorruptImageError } from '../format/errors.js';
 import { BTREE, BUCKET_DATA, KEY_TYPE } from '../format/layout.js';
-import { type ExtentBody, type Key, ops, type Ptr } from '../format/keys.js';
+import { type ExtentBody, ExtentFields, type Key, ops, type Ptr } from '../format/keys.js';
 import type { AllocInfo } from '../format/keys.js';
 import type { Volume } from '../format/volume.js';
 import type { FsInfo } from '../format/superblock.js';
-import { GenerationVote, placeProblem } from './fsck-space.js';
+import { GenerationVote, placeProblem, placeProblemAt } from './fsck-space.js';
 import { Rows } from './fsck-state.js';
 
 /** What a claim on member space belongs to. */
@@ -100,18 +101,32 @@ export function recountUsage(vol: Volume, nodeCopies: Iterable<NodeCopy>, claims
     r.add(n.member, n.offset, fs.nodeSize, BUCKET_DATA.btree, n.generation);
     if (n.good) claim(n.member, n.offset, n.offset + fs.nodeSize, CLAIM.node, n.node);
   }
+  // An extent key is read in place; any other key, or one the reader does not take, is decoded.
+  const extent = new ExtentFields();
   for (const [btreeId, kind] of [[BTREE.extents, CLAIM.extent], [BTREE.reflink, CLAIM.indirect]] as const) {
-    for (const k of vol.trees[btreeId]!.scan()) {
+    vol.trees[btreeId]!.visitAll((inode, offset, snapshot, type, bytes, valueAt, valueEnd) => {
       onKey?.();
-      const body = bodyOf(k);
-      if (!body) continue;
+      if (type === KEY_TYPE.extent && extent.read(bytes, valueAt, valueEnd)) {
+        const start = usedStart(extent, fs.blockSize);
+        const end = usedEnd(extent, fs.blockSize);
+        for (let i = 0; i < extent.pointerCount; i++) {
+          const member = extent.member[i]!;
+          const at = extent.offset[i]!;
+          if (placeProblemAt(fs, member, at, extent.storedSize)) continue;
+          r.add(member, at + start, end - start, BUCKET_DATA.user, extent.generation[i]);
+          claim(member, at + start, at + end, kind, inode, offset, i);
+        }
+        return;
+      }
+      const body = bodyOf(keyAt(inode, offset, snapshot, type, bytes, valueAt, valueEnd));
+      if (!body) return;
       for (const [i, u] of extentUsage(body, fs.blockSize).entries()) {
         const p = body.pointers[i]!;
         if (placeProblem(fs, p, body.storedSize)) continue;
         r.add(u.member, u.offset, u.bytes, BUCKET_DATA.user, u.generation);
-        claim(u.member, u.offset, u.offset + u.bytes, kind, k.inode, k.offset, i);
+        claim(u.member, u.offset, u.offset + u.bytes, kind, inode, offset, i);
       }
-    }
+    });
   }
   for (const k of vol.trees[BTREE.stripes]!.scan()) {
     onKey?.();

@@ -7,13 +7,18 @@ import { FIRST_USABLE_BUCKET } from '../format/layout.js';
 
 /** Why `bytes` at pointer `p` cannot be a stored thing, or undefined when the place is valid. */
 export function placeProblem(fs: FsInfo, p: Ptr, bytes: number): string | undefined {
-  const m = fs.members[p.member];
-  if (!m) return `member ${p.member} does not exist (the image has ${fs.members.length})`;
-  if (p.offset % fs.blockSize !== 0) return `offset not aligned to the ${fs.blockSize}-byte block`;
-  const bucket = Math.floor(p.offset / fs.bucketSize);
+  return placeProblemAt(fs, p.member, p.offset, bytes);
+}
+
+/** placeProblem of a pointer given by its member and offset (read in place, no Ptr object). */
+export function placeProblemAt(fs: FsInfo, member: number, offset: number, bytes: number): string | undefined {
+  const m = fs.members[member];
+  if (!m) return `member ${member} does not exist (the image has ${fs.members.length})`;
+  if (offset % fs.blockSize !== 0) return `offset not aligned to the ${fs.blockSize}-byte block`;
+  const bucket = Math.floor(offset / fs.bucketSize);
   if (bucket < FIRST_USABLE_BUCKET) return 'inside bucket 0, which holds the superblock';
-  if (p.offset + bytes > m.bucketCount * fs.bucketSize) return `past the last bucket (${m.bucketCount} buckets)`;
-  if (Math.floor((p.offset + bytes - 1) / fs.bucketSize) !== bucket) return `straddles the end of bucket ${bucket}`;
+  if (offset + bytes > m.bucketCount * fs.bucketSize) return `past the last bucket (${m.bucketCount} buckets)`;
+  if (Math.floor((offset + bytes - 1) / fs.bucketSize) !== bucket) return `straddles the end of bucket ${bucket}`;
   if (m.journalBuckets > 0 && bucket >= m.journalBucket && bucket < m.journalBucket + m.journalBuckets) return `inside the journal ring (bucket ${bucket})`;
   return undefined;
 }

@@ -176,7 +176,7 @@ function checkOnDisk(run: PassRunner, probe: Image): OnDisk {
   return {
     sb: sb ?? { resize: [], rewrite: [], degraded: false },
     journal: journal ?? { replayed: 0, invalidate: [] },
-    btrees: btrees ?? { ...emptyBtreePlan(probe.fs.nodeSize), rebuildAgreed: false },
+    btrees: btrees ?? { ...emptyBtreePlan(probe.fs.nodeSize, probe.fsMagic), rebuildAgreed: false },
     whole: Boolean(sb && journal && btrees),
   };
 }

@@ -9,12 +9,14 @@
 import { comparePos, decodeBtreePointer, encodeBtreePointer, type Key, type Pos, POS_MAX, POS_MIN, posSuccessor, type Ptr } from '../keys.js';
 import { KEY_TYPE, MAX_BTREE_DEPTH } from '../layout.js';
 import { CorruptImageError } from '../errors.js';
-import { keySpace, NODE_HEADER_SIZE, type DecodedNode, type NodeContent } from './node.js';
+import { keySpace, type LeafKeyVisitor, NODE_HEADER_SIZE, type DecodedNode, type NodeContent } from './node.js';
 import { packRuns } from './build.js';
 import type { RootInfo } from '../superblock.js';
 
 export interface NodeSource {
   readNode(pointers: Ptr[], expect: { btreeId: number; level: number; checksum?: bigint; seq?: number; min?: Pos; max?: Pos }): DecodedNode;
+  /** Each key of the leaf readNode would return, read in place. */
+  visitLeaf(pointers: Ptr[], expect: { btreeId: number; level: 0; checksum?: bigint; seq?: number; min?: Pos; max?: Pos }, visit: LeafKeyVisitor): void;
 }
 
 interface DiskLocation {
@@ -160,6 +162,44 @@ export class MutableBtree {
       if (comparePos(child.min, to) > 0) return;
       if (stack.length >= MAX_BTREE_DEPTH) throw new CorruptImageError(`btree ${this.id} deeper than ${MAX_BTREE_DEPTH} levels`, { structure: `btree ${this.id}` });
       stack.push({ node: child, index: child.level > 0 ? lowerBound(child.keys, from) : 0 });
+    }
+  }
+
+  /**
+   * Every key, in order, exactly as a full `scan` yields them, for a reader that looks at each
+   * key once and keeps nothing of it (fsck's passes): a clean leaf not loaded is read in place
+   * (NodeSource.visitLeaf) without a key object per key; a loaded one, with the changes not yet
+   * checkpointed, passes each key's value buffer. Interior nodes are read and dropped as in
+   * `scan`, with the same depth bound.
+   */
+  visitAll(visit: LeafKeyVisitor): void {
+    const stack: Array<{ node: MNode; index: number }> = [{ node: this.root, index: 0 }];
+    while (stack.length) {
+      const frame = stack[stack.length - 1]!;
+      const node = frame.node;
+      if (node.level === 0) {
+        stack.pop();
+        for (const k of node.keys) visit(k.inode, k.offset, k.snapshot, k.type, k.value, 0, k.value.length);
+        continue;
+      }
+      if (frame.index >= node.keys.length) {
+        stack.pop();
+        continue;
+      }
+      const i = frame.index++;
+      const loaded = node.children![i];
+      if (!loaded && node.level === 1) {
+        if (stack.length >= MAX_BTREE_DEPTH) throw new CorruptImageError(`btree ${this.id} deeper than ${MAX_BTREE_DEPTH} levels`, { structure: `btree ${this.id}` });
+        const key = node.keys[i]!;
+        const ptr = decodeBtreePointer(key.value);
+        this.source.visitLeaf(ptr.pointers, {
+          btreeId: this.id, level: 0, checksum: ptr.checksum, seq: ptr.seq, min: ptr.min, max: { inode: key.inode, offset: key.offset, snapshot: key.snapshot },
+        }, visit);
+        continue;
+      }
+      const child = loaded ?? this.readChild(node, i);
+      if (stack.length >= MAX_BTREE_DEPTH) throw new CorruptImageError(`btree ${this.id} deeper than ${MAX_BTREE_DEPTH} levels`, { structure: `btree ${this.id}` });
+      stack.push({ node: child, index: 0 });
     }
   }
 

@@ -95,6 +95,31 @@ export function verifyNode(bytes: Buffer, expect: NodeExpectation, checksums: Ch
   return expect.level === 0 ? checkNode(bytes, expect, checksums, visit) : decodeNode(bytes, expect, checksums);
 }
 
+/** A key read in place from the buffer that holds it: its value is bytes[valueAt, valueEnd). */
+export type LeafKeyVisitor = (inode: number, offset: number, snapshot: number, type: number, bytes: Buffer, valueAt: number, valueEnd: number) => void;
+
+/** The key object of a key read in place, its value a view of `bytes` (for the paths that need one). */
+export function keyAt(inode: number, offset: number, snapshot: number, type: number, bytes: Buffer, valueAt: number, valueEnd: number): Key {
+  return { inode, offset, snapshot, type: type as Key['type'], value: bytes.subarray(valueAt, valueEnd) };
+}
+
+/**
+ * Each key of a leaf that passed every check of checkNode (verifyNode or decodeNode threw
+ * nothing for these bytes), in order, read in place: no key object is built. Nothing is
+ * checked again: bytes that were not verified must not come here.
+ */
+export function forEachKey(bytes: Buffer, visit: LeafKeyVisitor): void {
+  const count = bytes.readUInt32LE(KEY_COUNT_AT);
+  let at = NodeHeader.size;
+  for (let i = 0; i < count; i++) {
+    const valueSize = bytes.readUInt16LE(at + KEY_VALUE_SIZE);
+    const valueAt = at + KeyHeader.size;
+    visit(readU64(bytes, at + KEY_INODE), readU64(bytes, at + KEY_OFFSET), bytes.readUInt32LE(at + KEY_SNAPSHOT), bytes[at + KEY_TYPE_AT]!, bytes, valueAt, valueAt + valueSize);
+    at = valueAt + pad8(valueSize);
+  }
+}
+
+const KEY_COUNT_AT = NodeHeader.field('key_count').offset;
 const KEY_INODE = KeyHeader.field('inode').offset;
 const KEY_OFFSET = KeyHeader.field('offset').offset;
 const KEY_SNAPSHOT = KeyHeader.field('snapshot').offset;
