@@ -136,6 +136,11 @@ export interface ScrubPlan {
   /** the extents held as objects; the plain file extents of a clean image are in `compact` */
   extents: ExtentTarget[];
   compact: CompactExtents;
+  /**
+   * Leaves of the btrees whose keys the scan does not need (inodes, dirents, xattrs, alloc):
+   * in `nodes` too, but not read by the scan. scrub.ts verifies them while the data is read.
+   */
+  deferredLeaves: NodeTarget[];
   /** in stripe id order */
   stripes: StripeTarget[];
   reflinkUses: ReflinkUse[];
@@ -261,10 +266,12 @@ export interface ScanOptions {
 
 /**
  * Scrub every node copy of every btree, and list every extent copy (unless metadata only).
- * At most MAX_BTREE_DEPTH rounds: each round is one level below the previous one.
+ * At most MAX_BTREE_DEPTH rounds: each round is one level below the previous one. The leaves
+ * of btrees none of whose keys are needed are only listed (plan.deferredLeaves): nothing
+ * below them waits for them.
  */
 export async function scanBtrees(img: Image, options: ScanOptions): Promise<ScrubPlan> {
-  const plan: ScrubPlan = { nodes: [], extents: [], compact: new CompactExtents(img), stripes: [], reflinkUses: [], warnings: [], interrupted: false };
+  const plan: ScrubPlan = { nodes: [], extents: [], compact: new CompactExtents(img), deferredLeaves: [], stripes: [], reflinkUses: [], warnings: [], interrupted: false };
   const stripeIds = new Set<number>();
   const addExtent = (body: ExtentBody, owner: ExtentOwner, btreeId: number, key: Key): void => {
     const problem = sizesProblem(body);
@@ -312,9 +319,12 @@ export async function scanBtrees(img: Image, options: ScanOptions): Promise<Scru
   });
   for (let depth = 0; round.length > 0 && depth < MAX_BTREE_DEPTH; depth++) {
     plan.nodes.push(...round);
+    const needed = (t: NodeTarget) => t.level > 0 || leafKeyTypes.has(t.btreeId);
+    const now = round.filter(needed);
+    plan.deferredLeaves.push(...round.filter((t) => !needed(t)));
     const expanded = new Set<NodeTarget>();
     const next: NodeTarget[] = [];
-    const read = await readAndVerify(img, workList(round), {
+    const read = await readAndVerify(img, workList(now), {
       signal: options.signal,
       progress: options.progress,
       leafKeyTypes: (btreeId) => leafKeyTypes.get(btreeId),
@@ -338,7 +348,7 @@ export async function scanBtrees(img: Image, options: ScanOptions): Promise<Scru
       plan.interrupted = true;
       break;
     }
-    for (const t of round) if (!expanded.has(t)) t.belowUnknown = t.level > 0 || leafKeyTypes.has(t.btreeId);
+    for (const t of now) if (!expanded.has(t)) t.belowUnknown = true;
     // Children in key order per parent; the work list sorts them by place anyway.
     round = next;
   }

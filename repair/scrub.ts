@@ -30,8 +30,8 @@ import { type Image, openImage, splitImageSpec } from '../format/image.js';
 import type { BlockLayer } from '../format/io.js';
 import { RO_COMPAT_KNOWN } from '../format/layout.js';
 import { checkMembers, checkSuperblocks, extendShortMembers, type MemberCheck, memberLossTolerated, planRecreation, recreateMemberFile, repairSuperblocks, type SuperblockCheck } from './scrub-members.js';
-import { markSharedPlaces, scanBtrees, workList } from './scrub-plan.js';
-import { compareUnchecksummedReplicas, readAndVerify, ScrubProgress, verifyCompact } from './scrub-read.js';
+import { markSharedPlaces, scanBtrees, type ScrubPlan, workList } from './scrub-plan.js';
+import { compareUnchecksummedReplicas, type ReadPhaseOptions, readAndVerify, ScrubProgress, verifyCompact } from './scrub-read.js';
 import { readGoodCopy, rebuildFromStripe, repairCopies } from './scrub-repair.js';
 import { relocateCopies } from './scrub-relocate.js';
 import { attachContents, repairStripes, verifyStripes } from './scrub-stripes.js';
@@ -113,6 +113,25 @@ async function openForScrub(spec: string, dryRun: boolean, wrapLayer: ScrubOptio
   }
 }
 
+/**
+ * The data pass (stripes, then extent copies: the rows, then the objects) and the leaves the
+ * scan deferred, as two loops at once: the leaves are verified on this thread while it waits for
+ * a data read, and their reads take turns with the data's on the thread pool. Interrupted: true.
+ */
+async function verifyDataAndLeaves(img: Image, plan: ScrubPlan, options: ReadPhaseOptions): Promise<boolean> {
+  const data = async (): Promise<boolean> => {
+    if ((await verifyStripes(img, plan.stripes, options)).interrupted) return true;
+    const work = workList(plan.extents);
+    if ((await verifyCompact(img, plan.compact, options)).interrupted) return true;
+    return (await readAndVerify(img, work, options)).interrupted;
+  };
+  // Both loops finish before the image may close, whichever fails.
+  const [leaves, rest] = await Promise.allSettled([readAndVerify(img, workList(plan.deferredLeaves), options), data()]);
+  if (leaves.status === 'rejected') throw leaves.reason;
+  if (rest.status === 'rejected') throw rest.reason;
+  return leaves.value.interrupted || rest.value;
+}
+
 export async function scrubImage(spec: string, options: ScrubOptions): Promise<ScrubReport> {
   const { img, members, superblocks, warnings } = await openForScrub(spec, options.dryRun, options.wrapLayer);
   try {
@@ -124,12 +143,7 @@ export async function scrubImage(spec: string, options: ScrubOptions): Promise<S
     // Extent copies inside stripe blocks are verified from the blocks' bytes, as objects.
     if (plan.stripes.length > 0) plan.extents = plan.compact.materialize(plan.extents);
     attachContents(plan.stripes, plan.extents);
-    if (!interrupted) interrupted = (await verifyStripes(img, plan.stripes, { signal: options.signal, progress })).interrupted;
-    if (!interrupted) {
-      const work = workList(plan.extents);
-      interrupted = (await verifyCompact(img, plan.compact, { signal: options.signal, progress })).interrupted;
-      if (!interrupted) interrupted = (await readAndVerify(img, work, { signal: options.signal, progress })).interrupted;
-    }
+    if (!interrupted) interrupted = await verifyDataAndLeaves(img, plan, { signal: options.signal, progress });
     // Anything but a clean run is reported and repaired from objects.
     if (!plan.compact.allGood()) plan.extents = plan.compact.materialize(plan.extents);
     const targets = [...plan.nodes, ...plan.extents];
