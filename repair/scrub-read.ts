@@ -19,6 +19,8 @@ import type { CompactExtents } from './scrub-compact.js';
 export const MAX_RUN_BYTES = 4 << 20;
 /** Unreferenced bytes between two copies that are still read through rather than skipped. */
 export const MAX_GAP_BYTES = 64 << 10;
+/** Reads in flight while one is verified. */
+const READ_DEPTH = 2;
 /** Give the event loop a turn (progress output, SIGINT) at least this often. */
 const YIELD_EVERY_MS = 50;
 
@@ -288,11 +290,11 @@ function planSpans(img: Image, list: CopyList, progress: ScrubProgress): Span[] 
  * read fails is read again copy by copy, to tell which copies are unreadable.
  */
 async function verifySpans(img: Image, list: CopyList, spans: Span[], check: (i: number, bytes: Buffer) => void, unreadable: (i: number, reason: string) => void, options: ReadPhaseOptions, progress: ScrubProgress): Promise<ReadPhaseResult> {
-  // Two buffers: one being verified, one being filled.
-  const buffers = [new ReadBuffer(), new ReadBuffer()];
+  // One buffer being verified, READ_DEPTH being filled.
+  const buffers = Array.from({ length: READ_DEPTH + 1 }, () => new ReadBuffer());
   const fetch = (s: number): Promise<Buffer | undefined> => {
     const span = spans[s]!;
-    const into = buffers[s % 2]!.take(span.end - span.start);
+    const into = buffers[s % buffers.length]!.take(span.end - span.start);
     return img.layer.readIntoAsync(span.member, span.start, into).then(() => into, (err: unknown) => {
       if (err instanceof MemberIOError) return undefined;
       throw err;
@@ -316,7 +318,7 @@ async function verifySpans(img: Image, list: CopyList, spans: Span[], check: (i:
       progress.bytesDone += length;
       if (list.bad(i)) progress.badCopies++;
     }
-  }, options, progress);
+  }, options, progress, READ_DEPTH);
 }
 
 /**
@@ -366,17 +368,19 @@ export async function verifyCompact(img: Image, compact: CompactExtents, options
 }
 
 /**
- * Process `count` pieces in order, each fetched while the one before it is processed (so
- * reading and checksumming overlap); yield to the event loop every YIELD_EVERY_MS for progress
- * and to notice an abort.
+ * Process `count` pieces in order, the next `depth` of them being fetched while one is
+ * processed (so reading and checksumming overlap; `fetch(i)` may reuse what piece
+ * i - depth - 1 held); yield to the event loop every YIELD_EVERY_MS for progress and to notice
+ * an abort.
  */
-export async function readAhead<L>(count: number, fetch: (i: number) => Promise<L>, process: (i: number, loaded: L) => void, options: ReadPhaseOptions, progress: ScrubProgress): Promise<ReadPhaseResult> {
-  let next = count > 0 ? fetch(0) : undefined;
+export async function readAhead<L>(count: number, fetch: (i: number) => Promise<L>, process: (i: number, loaded: L) => void, options: ReadPhaseOptions, progress: ScrubProgress, depth = 1): Promise<ReadPhaseResult> {
+  const pending: Array<Promise<L>> = [];
+  for (let i = 0; i < Math.min(depth, count); i++) pending.push(fetch(i));
   let lastYield = Date.now();
   try {
     for (let i = 0; i < count; i++) {
-      const loaded = await next!;
-      next = i + 1 < count ? fetch(i + 1) : undefined;
+      const loaded = await pending.shift()!;
+      if (i + depth < count) pending.push(fetch(i + depth));
       process(i, loaded);
       if (Date.now() - lastYield >= YIELD_EVERY_MS) {
         progress.emit();
@@ -388,7 +392,7 @@ export async function readAhead<L>(count: number, fetch: (i: number) => Promise<
   } finally {
     // A read in flight owns a buffer and the member's file descriptor: it finishes before the
     // caller may close the image.
-    await next?.catch(() => undefined);
+    await Promise.allSettled(pending);
   }
   progress.emit();
   return { interrupted: false };
