@@ -132,6 +132,14 @@ async function verifyDataAndLeaves(img: Image, plan: ScrubPlan, options: ReadPha
   return leaves.value.interrupted || rest.value;
 }
 
+/** Every node and extent copy and every stripe block of the plan (the rows aside) verified good. */
+function allGood(plan: ScrubPlan): boolean {
+  for (const t of plan.nodes) for (const c of t.copies) if (c.state !== 'good') return false;
+  for (const t of plan.extents) for (const c of t.copies) if (c.state !== 'good') return false;
+  for (const s of plan.stripes) for (const b of s.blocks) if (b.state !== 'good') return false;
+  return true;
+}
+
 export async function scrubImage(spec: string, options: ScrubOptions): Promise<ScrubReport> {
   const { img, members, superblocks, warnings } = await openForScrub(spec, options.dryRun, options.wrapLayer);
   try {
@@ -144,15 +152,16 @@ export async function scrubImage(spec: string, options: ScrubOptions): Promise<S
     if (plan.stripes.length > 0) plan.extents = plan.compact.materialize(plan.extents);
     attachContents(plan.stripes, plan.extents);
     if (!interrupted) interrupted = await verifyDataAndLeaves(img, plan, { signal: options.signal, progress });
-    // Anything but a clean run is reported and repaired from objects.
-    if (!plan.compact.allGood()) plan.extents = plan.compact.materialize(plan.extents);
+    compareUnchecksummedReplicas(plan.extents);
+    // Anything but a clean run is reported and repaired from objects: a bad copy of anything
+    // may share bytes with a good extent copy in the rows, and must then be left alone.
+    if (!plan.compact.allGood() || !allGood(plan)) plan.extents = plan.compact.materialize(plan.extents);
     const targets = [...plan.nodes, ...plan.extents];
     // A recreated member held none of its copies or blocks: they count as not in the file, like a missing member's.
     const recreated = (member: number) => members[member]?.problem === 'missing' && members[member]?.present === true;
     const wasMissing = 'member file was missing (recreated empty)';
     for (const t of targets) for (const c of t.copies) if (c.state === 'bad' && recreated(c.member)) Object.assign(c, { notInFile: true, reason: wasMissing });
     for (const s of plan.stripes) for (const b of s.blocks) if (b.state === 'bad' && recreated(b.member)) Object.assign(b, { notInFile: true, reason: wasMissing });
-    compareUnchecksummedReplicas(targets);
     // Only a bad copy or block is ever rewritten, so only then does it matter what shares its bytes.
     if (targets.some((t) => t.copies.some((c) => c.state === 'bad')) || plan.stripes.some((s) => s.blocks.some((b) => b.state === 'bad'))) markSharedPlaces(targets, plan.stripes);
     // Erasure-coded extents the stripe pass did not judge (their stripe key unreadable, say).

@@ -2,6 +2,7 @@
 // objects the object path builds, and that the verdicts of the data pass survive the change.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { openImage, type Image } from '../../format/image.js';
 import { decodeExtentBody, encodeExtentBody, type ExtentBody, type Key } from '../../format/keys.js';
 import { BTREE, KEY_TYPE } from '../../format/layout.js';
@@ -9,9 +10,15 @@ import { CSUM } from '../../format/checksum.js';
 import { CompactExtents } from '../../repair/scrub-compact.js';
 import { scanBtrees, walkBtree, type ExtentTarget } from '../../repair/scrub-plan.js';
 import { verifyCompact } from '../../repair/scrub-read.js';
-import { buildImage, extentsOf, removeBuiltImages, zeroRange } from './damage.js';
+import { buildImage, extentsOf, readRange, removeBuiltImages, scrubJson, zeroRange } from './damage.js';
+import { makeBase, Workbench } from './fsck-corrupt.js';
+import { tempDir } from '../helpers/cli.js';
 
-after(removeBuiltImages);
+const dirs: string[] = [];
+after(() => {
+  removeBuiltImages();
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
 
 /** The target the object path builds for a plain file extent key. */
 function expectedTarget(key: Key): ExtentTarget {
@@ -85,6 +92,32 @@ test('copies past the end of a truncated member are marked not in the file and n
   } finally {
     img.close();
   }
+});
+
+test('a bad node copy that shares its bytes with a good extent copy in the rows is never rewritten over it', async () => {
+  const dir = tempDir('strata-scrub-');
+  dirs.push(dir);
+  const w = new Workbench(dir, await makeBase(dir, 'mirror'));
+  const [key] = await w.keysOf(BTREE.extents, await w.inum('/docs/big.bin'));
+  const place = decodeExtentBody(key!.value).pointers.find((p) => p.member === 1)!;
+  // The second copy of the dirents root "lives" where big.bin's first extent has its copy on member 1.
+  await w.editAllSuperblocks((info) => {
+    const root = info.roots[BTREE.dirents]!;
+    root.pointers[1] = { ...root.pointers[1]!, member: 1, offset: place.offset };
+    return info;
+  });
+  const member1 = w.spec.split(':')[1]!;
+  const before = readRange(member1, place.offset, 4096);
+  const run = scrubJson(w.spec);
+  assert.equal(run.code, 1, run.stdout);
+  const node = run.doc.nodes.find((n: { btree: string }) => n.btree === 'dirents');
+  const copy = node.copies.find((c: { member: number }) => c.member === 1);
+  // Not rewritten where it points: moved to a place of its own.
+  assert.equal(copy.state, 'repaired');
+  assert.match(copy.note, /^cannot rewrite in place: shares bytes with another copy .*rewritten to a new place/);
+  assert.deepEqual(readRange(member1, place.offset, 4096), before, 'the extent copy is untouched');
+  assert.equal(run.doc.extents.length, 0, 'every extent copy verified good');
+  assert.equal(scrubJson(w.spec).code, 0);
 });
 
 /** A fake image with one member of 64 buckets of 64 KiB, blocks of 4 KiB. */
