@@ -205,7 +205,7 @@ export class Image {
   private heldLeaf(p: Ptr, expect: NodeExpect): Buffer | undefined {
     const held = this.options.nodeBytes?.get(p);
     if (!held) return undefined;
-    if (cachedNodeMatches(held.verified, expect) && this.options.nodeBytes!.fsMagic.equals(this.fsMagic)) return held.bytes;
+    if (cachedNodeMatches(held.verified, expect) && this.options.nodeBytes!.fsMagic.compare(this.fs.fsUuid, 0, 8) === 0) return held.bytes;
     try {
       return verifiedBytes(held.bytes, { ...expect, fsMagic: this.fsMagic }, this.checksums);
     } catch (err) {

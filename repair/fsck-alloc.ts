@@ -16,8 +16,9 @@ import type { Volume } from '../format/volume.js';
 import type { Space } from '../format/space.js';
 import { type FsckContext, Fixes } from './fsck-context.js';
 import type { NodeRecord } from './fsck-btrees.js';
-import { bodyOf, CLAIM, type Claims, newClaims, type NodeCopy, recountUsage, type Recount } from './fsck-recount.js';
+import { bodyOf, CLAIM, Claims, type NodeCopy, recountUsage, type Recount } from './fsck-recount.js';
 import { readIntact, withPointers } from './fsck-pointers.js';
+import { ExtentRuns } from './fsck-state.js';
 import { P } from './problems.js';
 
 const typeName = (t: number) => BUCKET_DATA_NAMES[t] ?? `type ${t}`;
@@ -30,9 +31,10 @@ export function nodeCopiesOf(nodes: NodeRecord[]): NodeCopy[] {
 export function checkAlloc(ctx: FsckContext, vol: Volume, nodes: NodeRecord[], rebuilt: ReadonlySet<number>): Recount {
   const space = vol.space!;
   checkAllocKeys(ctx, vol);
-  const claims = newClaims();
+  const claims = new Claims();
   let keys = 0;
-  const recount = recountUsage(vol, nodeCopiesOf(nodes), claims, () => ctx.progress(++keys));
+  const runs = new ExtentRuns(vol.trees[BTREE.extents]!.changes);
+  const recount = recountUsage(vol, nodeCopiesOf(nodes), claims, () => ctx.progress(++keys), runs);
   compareUsage(ctx, vol, space, recount);
   if (!ctx.mayWrite) {
     findSharedSpace(ctx, vol, nodes, claims, undefined);
@@ -92,27 +94,26 @@ const METADATA: ReadonlySet<number> = new Set([CLAIM.superblock, CLAIM.journal, 
  * far overlaps that claim's owner. Each pair of owners is reported once.
  */
 function findSharedSpace(ctx: FsckContext, vol: Volume, nodes: NodeRecord[], claims: Claims, fixes: Fixes | undefined): void {
-  const order = claims.order('member', 'start');
+  const order = claims.order();
   const reported = new Set<string>();
   let active = -1;
   for (const i of order) {
-    const member = claims.get('member', i);
-    if (active >= 0 && claims.get('member', active) !== member) active = -1;
-    if (active >= 0 && claims.get('start', i) < claims.get('end', active) && owner(claims, nodes, active) !== owner(claims, nodes, i)) {
+    if (active >= 0 && claims.member[active] !== claims.member[i]) active = -1;
+    if (active >= 0 && claims.start[i]! < claims.end[active]! && owner(claims, nodes, active) !== owner(claims, nodes, i)) {
       const pair = `${owner(claims, nodes, active)}|${owner(claims, nodes, i)}`;
       if (!reported.has(pair)) {
         reported.add(pair);
         resolveShared(ctx, vol, nodes, claims, active, i, fixes);
       }
     }
-    if (active < 0 || claims.get('end', i) > claims.get('end', active)) active = i;
+    if (active < 0 || claims.end[i]! > claims.end[active]!) active = i;
   }
 }
 
 function owner(claims: Claims, nodes: NodeRecord[], i: number): string {
-  const a = claims.get('a', i);
-  const b = claims.get('b', i);
-  switch (claims.get('kind', i)) {
+  const a = claims.a[i]!;
+  const b = claims.b[i]!;
+  switch (claims.kind[i]!) {
     case CLAIM.superblock: return 'the superblock bucket';
     case CLAIM.journal: return 'the journal ring';
     case CLAIM.node: {
@@ -131,23 +132,23 @@ function owner(claims: Claims, nodes: NodeRecord[], i: number): string {
  * space; otherwise the pointer is dropped (the range becomes a hole if it was the last copy).
  */
 function resolveShared(ctx: FsckContext, vol: Volume, nodes: NodeRecord[], claims: Claims, first: number, second: number, fixes: Fixes | undefined): void {
-  const firstData = !METADATA.has(claims.get('kind', first));
-  const secondData = !METADATA.has(claims.get('kind', second));
+  const firstData = !METADATA.has(claims.kind[first]!);
+  const secondData = !METADATA.has(claims.kind[second]!);
   const victim = secondData ? second : firstData ? first : -1;
   const other = victim === first ? second : first;
   const context = {
-    member: claims.get('member', second), start: claims.get('start', second), end: Math.min(claims.get('end', first), claims.get('end', second)),
+    member: claims.member[second]!, start: claims.start[second]!, end: Math.min(claims.end[first]!, claims.end[second]!),
     first: owner(claims, nodes, victim < 0 ? first : other), second: owner(claims, nodes, victim < 0 ? second : victim),
   };
   if (victim < 0) {
     ctx.problem(P.SPACE_SHARED, context, false);
     return;
   }
-  const btreeId = claims.get('kind', victim) === CLAIM.extent ? BTREE.extents : BTREE.reflink;
-  const key = vol.trees[btreeId]!.get({ inode: claims.get('a', victim), offset: claims.get('b', victim), snapshot: 0 });
+  const btreeId = claims.kind[victim]! === CLAIM.extent ? BTREE.extents : BTREE.reflink;
+  const key = vol.trees[btreeId]!.get({ inode: claims.a[victim]!, offset: claims.b[victim]!, snapshot: 0 });
   const body = key && bodyOf(key);
   if (!ctx.problem(P.SPACE_SHARED, context, Boolean(body)) || !fixes || !key || !body) return;
-  const index = claims.get('c', victim);
+  const index = claims.c[victim]!;
   const ptr = body.pointers[index]!;
   const stored = firstData && secondData ? readIntact(vol, body, ptr) : undefined;
   const pointers: Ptr[] = body.pointers.slice();

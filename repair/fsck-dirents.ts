@@ -76,6 +76,9 @@ class Run {
   private readonly valueAts: number[] = [];
   private readonly valueEnds: number[] = [];
   private readonly targets: number[] = [];
+  /** inode-table rows of the directory and of each target, while the run is plain (the table does not change while a run is read) */
+  private dirRow = -1;
+  private readonly rows: number[] = [];
   private readonly dirent = new DirentFields();
 
   constructor(private readonly st: FsState) {}
@@ -84,6 +87,7 @@ class Run {
     const t = this.st.inodes;
     const dirRow = t.find(dir);
     this.dir = dir;
+    this.dirRow = dirRow;
     this.plain = dirRow >= 0 && t.isDir(dirRow);
     // No node bytes stay referenced past the run that read them.
     this.buffers.length = 0;
@@ -106,18 +110,18 @@ class Run {
     const row = t.find(d.target);
     this.plain = row >= 0 && t.dType(row) === d.dType;
     this.targets[i] = d.target;
+    this.rows[i] = row;
   }
 
   /** The links and subdirectories a plain run adds (what placeAndCount counts for it). */
   count(st: FsState): void {
     const t = st.inodes;
     for (let i = 0; i < this.length; i++) {
-      const target = this.targets[i]!;
-      const row = t.find(target);
+      const row = this.rows[i]!;
       t.c.links[row]++;
       if (t.isDir(row)) {
-        t.c.subdirs[t.find(this.dir)]++;
-        st.dirNames.push({ target, dir: this.dir, offset: this.offsets[i]! });
+        t.c.subdirs[this.dirRow]++;
+        st.dirNames.push({ target: this.targets[i]!, dir: this.dir, offset: this.offsets[i]! });
       }
     }
   }

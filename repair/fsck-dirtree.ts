@@ -50,7 +50,7 @@ class TreeEdit {
       let j = i;
       while (j < order.length && names.get('target', order[j]!) === target) j++;
       const row = t.find(target);
-      const rows = Array.from(order.subarray(i, j));
+      const rows = order.slice(i, j);
       const keep = rows.find((r) => names.get('dir', r) === t.c.parent[row]) ?? rows[0]!;
       t.c.nameParent[row] = names.get('dir', keep);
       for (const r of rows) {

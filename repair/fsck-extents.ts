@@ -8,15 +8,14 @@
 // pointer's range (reflink pass) and every stripe reference (stripes pass), as the repairs
 // leave them.
 import { CorruptImageError } from '../format/errors.js';
-import { type ExtentBody, ExtentFields, extentSizesProblem, type Key, KEY_OPS, ops, type Ptr, type ReflinkPointer } from '../format/keys.js';
-import { keyAt } from '../format/btree/node.js';
+import { type ExtentBody, type Key, KEY_OPS, ops, type Ptr, type ReflinkPointer } from '../format/keys.js';
 import { BTREE, KEY_TYPE, KEY_TYPE_NAMES } from '../format/layout.js';
 import type { Volume } from '../format/volume.js';
 import { S_IFMT } from '../fs/entry.js';
 import { type FsckContext, Fixes } from './fsck-context.js';
 import type { FsState } from './fsck-load.js';
-import { checkPointers, soundInPlace } from './fsck-pointers.js';
-import { INODE } from './fsck-state.js';
+import { checkPointers } from './fsck-pointers.js';
+import { type ExtentRuns, INODE } from './fsck-state.js';
 import { P } from './problems.js';
 
 type Mapping =
@@ -73,7 +72,8 @@ function encode(k: Key, m: Mapping): Key {
 /** File types that hold no extents. */
 const KIND_NAMES: Record<number, string> = { 0o040000: 'directory', 0o020000: 'character device', 0o060000: 'block device', 0o010000: 'fifo', 0o140000: 'socket' };
 
-export function checkExtents(ctx: FsckContext, vol: Volume, st: FsState): void {
+/** `runs`: the extents btree as the alloc pass read it, when it did (see ExtentRuns). */
+export function checkExtents(ctx: FsckContext, vol: Volume, st: FsState, runs: ExtentRuns | undefined): void {
   const fixes = new Fixes(vol, ctx);
   const t = st.inodes;
   // The inode being walked: its row, where its data ends so far, and keys that cannot stay.
@@ -94,7 +94,7 @@ export function checkExtents(ctx: FsckContext, vol: Volume, st: FsState): void {
       t.c.size[row] = end;
     }
   };
-  // One key as decoded, checked and repaired in full: every key but the plain ones below.
+  // One key as decoded, checked and repaired in full.
   const checkKey = (k: Key): void => {
     const decoded = decodeMapping(k);
     if (typeof decoded === 'string') {
@@ -152,37 +152,39 @@ export function checkExtents(ctx: FsckContext, vol: Volume, st: FsState): void {
     t.c.dataEnd[row] = end;
     t.c.flags[row] |= INODE.hasData;
   };
-  // The usual key is read in place and needs nothing but counting: a valid extent of a file
-  // that exists, every pointer sound, no stripe, not overlapping the one before; or valid
-  // inline data of such a file. Every other key goes through checkKey.
-  const extent = new ExtentFields();
-  const fs = vol.fs;
+  const startInode = (next: number) => {
+    finishInode();
+    inode = next;
+    row = t.find(inode);
+    end = 0;
+    if (orphans.length) orphans = [];
+    orphanEnd = 0;
+  };
   let n = 0;
-  vol.trees[BTREE.extents]!.visitAll((keyInode, offset, snapshot, type, bytes, valueAt, valueEnd) => {
+  const visit = (k: Key) => {
     ctx.progress(++n);
     st.totals.extents++;
-    if (keyInode !== inode) {
-      finishInode();
-      inode = keyInode;
-      row = t.find(inode);
-      end = 0;
-      if (orphans.length) orphans = [];
-      orphanEnd = 0;
-    }
-    if (row >= 0 && inode !== 0 && KIND_NAMES[t.c.mode[row]! & S_IFMT] === undefined) {
-      let live = 0;
-      if (type === KEY_TYPE.extent && extent.read(bytes, valueAt, valueEnd) && extent.liveSize <= offset && extent.stripeId === 0
-        && extentSizesProblem(extent) === undefined && soundInPlace(fs, extent, st.generation)) live = extent.liveSize;
-      else if (type === KEY_TYPE.inlineData && valueEnd - valueAt <= offset) live = valueEnd - valueAt;
-      if (live > 0 && offset - live >= end) {
-        end = offset;
+    if (k.inode !== inode) startInode(k.inode);
+    checkKey(k);
+  };
+  const tree = vol.trees[BTREE.extents]!;
+  if (runs?.changes !== tree.changes) {
+    for (const k of tree.scan()) visit(k);
+  } else {
+    // As the alloc pass read the tree: a file whose keys are all plain only needs counting;
+    // the keys of any other inode are read again and checked in full.
+    for (let i = 0; i < runs.count; i++) {
+      startInode(runs.inode[i]!);
+      if (runs.plain[i] && row >= 0 && KIND_NAMES[t.c.mode[row]! & S_IFMT] === undefined) {
+        n += runs.keys[i]!;
+        ctx.progress(n);
+        st.totals.extents += runs.keys[i]!;
+        end = runs.end[i]!;
         t.c.dataEnd[row] = end;
         t.c.flags[row] |= INODE.hasData;
-        return;
-      }
+      } else for (const k of tree.scan({ inode, offset: 0, snapshot: 0 }, { inode, offset: Number.MAX_SAFE_INTEGER, snapshot: 0xffffffff })) visit(k);
     }
-    checkKey(keyAt(keyInode, offset, snapshot, type, bytes, valueAt, valueEnd));
-  });
+  }
   finishInode();
   fixes.commit('extents');
 }

@@ -6,12 +6,11 @@
 import { CorruptImageError } from '../format/errors.js';
 import { MemberIOError } from '../format/io.js';
 import { ExtentCopyError } from '../format/image.js';
-import { type ExtentBody, type ExtentFields, type Key, ops, type Ptr } from '../format/keys.js';
-import type { FsInfo } from '../format/superblock.js';
+import { type ExtentBody, type Key, ops, type Ptr } from '../format/keys.js';
 import { KEY_TYPE } from '../format/layout.js';
 import type { Volume } from '../format/volume.js';
 import type { FsckContext } from './fsck-context.js';
-import { placeProblem, placeProblemAt } from './fsck-space.js';
+import { placeProblem } from './fsck-space.js';
 import { P } from './problems.js';
 
 /** The stored bytes of one copy when they verify against the extent's checksum. */
@@ -86,13 +85,3 @@ function allSound(vol: Volume, body: ExtentBody, generation: (member: number, bu
   return true;
 }
 
-/** allSound of an extent body read in place. */
-export function soundInPlace(fs: FsInfo, e: ExtentFields, generation: (member: number, bucket: number) => number): boolean {
-  for (let i = 0; i < e.pointerCount; i++) {
-    const member = e.member[i]!;
-    const offset = e.offset[i]!;
-    for (let j = 0; j < i; j++) if (e.member[j] === member) return false;
-    if (placeProblemAt(fs, member, offset, e.storedSize) || e.generation[i] !== generation(member, Math.floor(offset / fs.bucketSize))) return false;
-  }
-  return true;
-}

@@ -8,25 +8,69 @@ import { keyExtentBody, extentUsage, usedEnd, usedStart } from '../format/space.
 import { keyAt } from '../format/btree/node.js';
 import { CorruptImageError } from '../format/errors.js';
 import { BTREE, BUCKET_DATA, KEY_TYPE } from '../format/layout.js';
-import { type ExtentBody, ExtentFields, type Key, ops, type Ptr } from '../format/keys.js';
+import { type ExtentBody, ExtentFields, extentSizesProblem, type Key, ops, type Ptr } from '../format/keys.js';
 import type { AllocInfo } from '../format/keys.js';
 import type { Volume } from '../format/volume.js';
 import type { FsInfo } from '../format/superblock.js';
 import { GenerationVote, placeProblem, placeProblemAt } from './fsck-space.js';
-import { Rows } from './fsck-state.js';
+import type { ExtentRuns } from './fsck-state.js';
 
 /** What a claim on member space belongs to. */
 export const CLAIM = { superblock: 0, journal: 1, node: 2, extent: 3, indirect: 4, parity: 5 } as const;
 
 /**
- * Claims: member byte range [start, end) and its owner. `a`, `b`, `c` by kind: node: index in
- * the node list; extent: inode, key end offset, pointer index; indirect: 0, key end, pointer
- * index; parity: stripe id, block index.
+ * Claims on member space, one row each: member byte range [start, end) and its owner. `a`, `b`,
+ * `c` by kind: node: index in the node list; extent: inode, key end offset, pointer index;
+ * indirect: 0, key end, pointer index; parity: stripe id, block index. Columns, no object per
+ * claim: an image has a claim per extent copy.
  */
-export type Claims = Rows<'member' | 'start' | 'end' | 'kind' | 'a' | 'b' | 'c'>;
+export class Claims {
+  count = 0;
+  member = new Float64Array(256);
+  start = new Float64Array(256);
+  end = new Float64Array(256);
+  kind = new Float64Array(256);
+  a = new Float64Array(256);
+  b = new Float64Array(256);
+  c = new Float64Array(256);
 
-export function newClaims(): Claims {
-  return new Rows(['member', 'start', 'end', 'kind', 'a', 'b', 'c'] as const);
+  add(member: number, start: number, end: number, kind: number, a = 0, b = 0, c = 0): void {
+    if (this.count === this.member.length) this.grow();
+    const i = this.count++;
+    this.member[i] = member;
+    this.start[i] = start;
+    this.end[i] = end;
+    this.kind[i] = kind;
+    this.a[i] = a;
+    this.b[i] = b;
+    this.c[i] = c;
+  }
+
+  private grow(): void {
+    const wider = (col: Float64Array) => {
+      const next = new Float64Array(col.length * 2);
+      next.set(col);
+      return next;
+    };
+    this.member = wider(this.member);
+    this.start = wider(this.start);
+    this.end = wider(this.end);
+    this.kind = wider(this.kind);
+    this.a = wider(this.a);
+    this.b = wider(this.b);
+    this.c = wider(this.c);
+  }
+
+  /**
+   * Row indices by member, then start, then row. Sorted as a plain array, whose sort takes runs
+   * already in order as they are: extent claims mostly arrive in place order.
+   */
+  order(): number[] {
+    const idx: number[] = new Array(this.count);
+    for (let i = 0; i < this.count; i++) idx[i] = i;
+    const { member, start } = this;
+    return idx.sort((x, y) => member[x]! - member[y]! || start[x]! - start[y]! || x - y);
+  }
 }
 
 export class Recount {
@@ -35,6 +79,8 @@ export class Recount {
   readonly stripe: Float64Array[];
   /** each bucket's generation, from its recorded one and the live pointers into it */
   readonly generations: GenerationVote;
+  /** the extents btree as this recount read it, when the caller asked (the alloc pass, for the extents pass) */
+  extentRuns: ExtentRuns | undefined;
 
   constructor(private readonly fs: FsInfo, recordedGeneration: (member: number, bucket: number) => number) {
     this.used = fs.members.map((m) => new Float64Array(m.bucketCount));
@@ -83,12 +129,16 @@ export interface NodeCopy {
   good: boolean;
 }
 
-/** Recount usage of the volume's current state; node copies come from the caller. */
-export function recountUsage(vol: Volume, nodeCopies: Iterable<NodeCopy>, claims?: Claims, onKey?: () => void): Recount {
+/**
+ * Recount usage of the volume's current state; node copies come from the caller. With `runs`,
+ * also sums up the extents btree for the extents pass (ExtentRuns).
+ */
+export function recountUsage(vol: Volume, nodeCopies: Iterable<NodeCopy>, claims?: Claims, onKey?: () => void, runs?: ExtentRuns): Recount {
   const fs = vol.fs;
   const space = vol.space!;
   const r = new Recount(fs, (m, b) => space.generation(m, b));
-  const claim = (member: number, start: number, end: number, kind: number, a = 0, b = 0, c = 0) => claims?.push({ member, start, end, kind, a, b, c });
+  r.extentRuns = runs;
+  const claim = (member: number, start: number, end: number, kind: number, a = 0, b = 0, c = 0) => claims?.add(member, start, end, kind, a, b, c);
   fs.members.forEach((m, member) => {
     r.add(member, 0, fs.bucketSize, BUCKET_DATA.superblock);
     claim(member, 0, fs.bucketSize, CLAIM.superblock);
@@ -101,23 +151,35 @@ export function recountUsage(vol: Volume, nodeCopies: Iterable<NodeCopy>, claims
     r.add(n.member, n.offset, fs.nodeSize, BUCKET_DATA.btree, n.generation);
     if (n.good) claim(n.member, n.offset, n.offset + fs.nodeSize, CLAIM.node, n.node);
   }
-  // An extent key is read in place; any other key, or one the reader does not take, is decoded.
+  // An extent key is read in place; an indirect extent, or an extent the reader does not take,
+  // is decoded; other keys hold no pointers.
   const extent = new ExtentFields();
   for (const [btreeId, kind] of [[BTREE.extents, CLAIM.extent], [BTREE.reflink, CLAIM.indirect]] as const) {
+    const keyRuns = btreeId === BTREE.extents ? runs : undefined;
     vol.trees[btreeId]!.visitAll((inode, offset, snapshot, type, bytes, valueAt, valueEnd) => {
       onKey?.();
       if (type === KEY_TYPE.extent && extent.read(bytes, valueAt, valueEnd)) {
         const start = usedStart(extent, fs.blockSize);
         const end = usedEnd(extent, fs.blockSize);
+        // Every copy in a valid place with its bucket's recorded generation.
+        let sound = true;
         for (let i = 0; i < extent.pointerCount; i++) {
           const member = extent.member[i]!;
           const at = extent.offset[i]!;
-          if (placeProblemAt(fs, member, at, extent.storedSize)) continue;
+          if (placeProblemAt(fs, member, at, extent.storedSize)) {
+            sound = false;
+            continue;
+          }
+          if (extent.generation[i] !== space.generation(member, Math.floor(at / fs.bucketSize))) sound = false;
           r.add(member, at + start, end - start, BUCKET_DATA.user, extent.generation[i]);
           claim(member, at + start, at + end, kind, inode, offset, i);
         }
+        keyRuns?.add(inode, offset, extent.liveSize, sound && inode !== 0 && extent.liveSize <= offset && extent.stripeId === 0
+          && extentSizesProblem(extent) === undefined && extent.membersDistinct());
         return;
       }
+      keyRuns?.add(inode, offset, valueEnd - valueAt, inode !== 0 && type === KEY_TYPE.inlineData && valueEnd > valueAt && valueEnd - valueAt <= offset);
+      if (type !== KEY_TYPE.extent && type !== KEY_TYPE.indirectExtent) return;
       const body = bodyOf(keyAt(inode, offset, snapshot, type, bytes, valueAt, valueEnd));
       if (!body) return;
       for (const [i, u] of extentUsage(body, fs.blockSize).entries()) {

@@ -35,13 +35,21 @@ const FIELDS = {
 
 type Columns = { [K in keyof typeof FIELDS]: InstanceType<(typeof FIELDS)[K]> };
 
+/** Inode numbers a direct index covers: up to this many per row, and a little more. */
+const INDEX_SPREAD = 4;
+const INDEX_SLACK = 4096;
+
 /**
- * Every inode that decoded, sorted by inode number; looked up by binary search. Index-based:
- * `find(inum)` gives the row, and passes read and count into the columns by row.
+ * Every inode that decoded, sorted by inode number. Index-based: `find(inum)` gives the row,
+ * and passes read and count into the columns by row. While rows arrive in order and inode
+ * numbers are dense (the usual image: numbered from 1 up), a direct index from inode number to
+ * row answers `find` (4 bytes per number); otherwise a binary search does.
  */
 export class InodeTable {
   private cols: Columns;
   count = 0;
+  /** row + 1 by inode number (0: no row); undefined once rows moved or numbers are too sparse */
+  private index: Int32Array | undefined = new Int32Array(INDEX_SLACK);
 
   constructor(capacity = 1024) {
     this.cols = allocate(capacity);
@@ -57,7 +65,24 @@ export class InodeTable {
     this.grow(this.count + 1);
     const i = this.count++;
     this.setRow(i, inum, mode, nlink, size, parent);
+    this.indexRow(inum, i);
     return i;
+  }
+
+  private indexRow(inum: number, row: number): void {
+    let index = this.index;
+    if (!index) return;
+    if (inum >= index.length) {
+      const wanted = Math.max(index.length * 2, inum + 1);
+      if (wanted > this.count * INDEX_SPREAD + INDEX_SLACK) {
+        this.index = undefined;
+        return;
+      }
+      const next = new Int32Array(wanted);
+      next.set(index);
+      this.index = index = next;
+    }
+    index[inum] = row + 1;
   }
 
   private insert(inum: number, mode: number, nlink: number, size: number, parent: number): number {
@@ -67,6 +92,8 @@ export class InodeTable {
       return at;
     }
     this.grow(this.count + 1);
+    // Rows after `at` move: the direct index would be wrong.
+    this.index = undefined;
     for (const col of Object.values(this.cols)) col.copyWithin(at + 1, at, this.count);
     this.count++;
     this.setRow(at, inum, mode, nlink, size, parent);
@@ -101,6 +128,11 @@ export class InodeTable {
 
   /** Row of `inum`, or -1 when it has no (live) inode. */
   find(inum: number): number {
+    const index = this.index;
+    if (index) {
+      const i = inum < index.length ? index[inum]! - 1 : -1;
+      return i >= 0 && !(this.cols.flags[i]! & INODE.removed) ? i : -1;
+    }
     const i = this.lowerBound(inum);
     return i < this.count && this.cols.inum[i] === inum && !(this.cols.flags[i]! & INODE.removed) ? i : -1;
   }
@@ -172,9 +204,12 @@ export class Rows<K extends string> {
     return this.cols[name][i]!;
   }
 
-  /** Row indices sorted by the given columns, ascending. */
-  order(...by: K[]): Uint32Array {
-    const idx = new Uint32Array(this.count);
+  /**
+   * Row indices sorted by the given columns, ascending. Sorted as a plain array, whose sort
+   * takes runs already in order as they are: rows mostly arrive near their sorted order.
+   */
+  order(...by: K[]): number[] {
+    const idx: number[] = new Array(this.count);
     for (let i = 0; i < this.count; i++) idx[i] = i;
     const cols = by.map((n) => this.cols[n]);
     return idx.sort((a, b) => {
@@ -184,5 +219,51 @@ export class Rows<K extends string> {
       }
       return a - b;
     });
+  }
+}
+
+/**
+ * The extents btree as the alloc pass's recount read it, one row per inode with keys, in btree
+ * order: how many keys, where the last ends, and whether every one is plain, that is one the
+ * extents pass would only count for a file that exists: inode not 0; a valid extent with no
+ * stripe, one copy per member, each in a valid place with the generation its bucket records
+ * (the generation vote then keeps that one), or valid inline data; not overlapping the key
+ * before it. The extents pass reads the keys of the other inodes again. Rows stand for the
+ * tree as it was at `changes` (MutableBtree.changes) and only while it still is.
+ */
+export class ExtentRuns {
+  count = 0;
+  inode = new Float64Array(256);
+  keys = new Float64Array(256);
+  end = new Float64Array(256);
+  plain = new Uint8Array(256);
+
+  constructor(readonly changes: number) {}
+
+  /** One key, in btree order: of `inode`, mapping `live` bytes up to `end`, plain but for the overlap check made here. */
+  add(inode: number, end: number, live: number, plain: boolean): void {
+    let i = this.count - 1;
+    if (i < 0 || this.inode[i] !== inode) {
+      if (this.count === this.inode.length) this.grow();
+      i = this.count++;
+      this.inode[i] = inode;
+      this.keys[i] = 0;
+      this.plain[i] = 1;
+    } else if (end - live < this.end[i]!) plain = false;
+    this.keys[i]++;
+    this.end[i] = end;
+    if (!plain) this.plain[i] = 0;
+  }
+
+  private grow(): void {
+    const size = this.inode.length * 2;
+    const wider = <T extends Float64Array | Uint8Array>(col: T, next: T): T => {
+      next.set(col);
+      return next;
+    };
+    this.inode = wider(this.inode, new Float64Array(size));
+    this.keys = wider(this.keys, new Float64Array(size));
+    this.end = wider(this.end, new Float64Array(size));
+    this.plain = wider(this.plain, new Uint8Array(size));
   }
 }

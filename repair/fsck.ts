@@ -210,7 +210,7 @@ async function checkVolume(run: PassRunner, spec: string, superblock: FsInfo | u
     const generation = recount ? (m: number, b: number) => recount.generations.generation(m, b) : (m: number, b: number) => vol.space!.generation(m, b);
     const st = run.pass(5, () => {
       const state = loadState(ctx, vol, generation);
-      checkExtents(ctx, vol, state);
+      checkExtents(ctx, vol, state, recount?.extentRuns);
       return state;
     });
     result.state = st;

@@ -62,6 +62,8 @@ const POINTER_PLACEHOLDER = Buffer.alloc(48 + 16 * 4);
 
 export class MutableBtree {
   root: MNode;
+  /** key updates (insert, delete) since the tree was opened: a reader can tell that what it read is still what the tree holds */
+  changes = 0;
 
   /** `rootInfo` null: a new, empty tree held in memory (fsck rebuilds a damaged tree from salvaged keys into one). */
   constructor(
@@ -287,6 +289,7 @@ export class MutableBtree {
 
   /** Insert or replace the key at its position; returns the key it replaced. */
   insert(key: Key): Key | undefined {
+    this.changes++;
     const path = this.pathTo(key);
     const leafFrame = path[path.length - 1]!;
     const leaf = leafFrame.node;
@@ -307,6 +310,7 @@ export class MutableBtree {
 
   /** Remove the key at `p`; returns it, or undefined when there was none. */
   delete(p: Pos): Key | undefined {
+    this.changes++;
     const path = this.pathTo(p);
     const { node, index } = path[path.length - 1]!;
     const k = node.keys[index];

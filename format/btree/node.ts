@@ -3,10 +3,10 @@
 // checks, in order: magic, checksum, identity (btree, level, filesystem), bounds of every key
 // header, key order and the node's min/max range, and that an interior node's children tile
 // its range (the one place values are read here).
-import { FieldRangeError, readU64 } from '../codec.js';
+import { FieldRangeError } from '../codec.js';
 import { CorruptImageError } from '../errors.js';
 import { KEY_TYPE, KeyHeader, NODE_MAGIC, NodeHeader } from '../layout.js';
-import { comparePos, decodeBtreePointer, type Key, type Pos, posSuccessor, posToText } from '../keys.js';
+import { comparePos, decodeBtreePointer, type Key, type Pos, posSuccessor, posToText, viewU64 } from '../keys.js';
 import type { Checksummer } from '../checksum.js';
 
 export interface NodeContent {
@@ -109,12 +109,13 @@ export function keyAt(inode: number, offset: number, snapshot: number, type: num
  * checked again: bytes that were not verified must not come here.
  */
 export function forEachKey(bytes: Buffer, visit: LeafKeyVisitor): void {
-  const count = bytes.readUInt32LE(KEY_COUNT_AT);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  const count = view.getUint32(KEY_COUNT_AT, true);
   let at = NodeHeader.size;
   for (let i = 0; i < count; i++) {
-    const valueSize = bytes.readUInt16LE(at + KEY_VALUE_SIZE);
+    const valueSize = view.getUint16(at + KEY_VALUE_SIZE, true);
     const valueAt = at + KeyHeader.size;
-    visit(readU64(bytes, at + KEY_INODE), readU64(bytes, at + KEY_OFFSET), bytes.readUInt32LE(at + KEY_SNAPSHOT), bytes[at + KEY_TYPE_AT]!, bytes, valueAt, valueAt + valueSize);
+    visit(viewU64(view, at + KEY_INODE), viewU64(view, at + KEY_OFFSET), view.getUint32(at + KEY_SNAPSHOT, true), bytes[at + KEY_TYPE_AT]!, bytes, valueAt, valueAt + valueSize);
     at = valueAt + pad8(valueSize);
   }
 }
@@ -165,14 +166,15 @@ function checkNode(bytes: Buffer, expect: NodeExpectation, checksums: Checksumme
   let prevInode = -1;
   let prevOffset = 0;
   let prevSnapshot = 0;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
   for (let i = 0; i < h.key_count; i++) {
     if (at + KeyHeader.size > usedBytes) throw new NodeError('bounds', `key ${i} header at ${at} runs past used_bytes ${usedBytes}`);
-    const inode = readU64(bytes, at + KEY_INODE);
+    const inode = viewU64(view, at + KEY_INODE);
     if (inode < 0) throw new NodeError('bounds', `key ${i}: ${KeyHeader.name}.inode: value above 2^53-1`);
-    const offset = readU64(bytes, at + KEY_OFFSET);
+    const offset = viewU64(view, at + KEY_OFFSET);
     if (offset < 0) throw new NodeError('bounds', `key ${i}: ${KeyHeader.name}.offset: value above 2^53-1`);
-    const snapshot = bytes.readUInt32LE(at + KEY_SNAPSHOT);
-    const valueSize = bytes.readUInt16LE(at + KEY_VALUE_SIZE);
+    const snapshot = view.getUint32(at + KEY_SNAPSHOT, true);
+    const valueSize = view.getUint16(at + KEY_VALUE_SIZE, true);
     const end = at + KeyHeader.size + valueSize;
     if (end > usedBytes) throw new NodeError('bounds', `key ${i} value runs past used_bytes`);
     if (i > 0 && (prevInode - inode || prevOffset - offset || prevSnapshot - snapshot) >= 0) {

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadChecksummer } from '../../format/checksum.js';
-import { decodeNode, encodeNode, type NodeExpectation, verifyNode } from '../../format/btree/node.js';
+import { decodeNode, encodeNode, forEachKey, type NodeExpectation, verifyNode } from '../../format/btree/node.js';
 import { type Key, POS_MAX } from '../../format/keys.js';
 import { KEY_TYPE, KeyHeader, NodeHeader } from '../../format/layout.js';
 
@@ -75,4 +75,14 @@ test('verifyNode visits every key of a good leaf in place, as decodeNode decodes
   const { keys: decodedKeys, ...header } = decodeNode(bytes, expect, checksums);
   assert.deepEqual(seen, decodedKeys);
   assert.deepEqual(node, header);
+});
+
+test('forEachKey reads every key of a verified leaf in place, as decodeNode decodes them', async () => {
+  const checksums = await loadChecksummer();
+  const bytes = await leaf();
+  const seen: Key[] = [];
+  forEachKey(bytes, (inode, offset, snapshot, type, from, valueAt, valueEnd) => {
+    seen.push({ inode, offset, snapshot, type: type as Key['type'], value: from.subarray(valueAt, valueEnd) });
+  });
+  assert.deepEqual(seen, decodeNode(bytes, expect, checksums).keys);
 });
