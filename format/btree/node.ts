@@ -3,7 +3,7 @@
 // checks, in order: magic, checksum, identity (btree, level, filesystem), bounds of every key
 // header, key order and the node's min/max range, and that an interior node's children tile
 // its range (the one place values are read here).
-import { FieldRangeError } from '../codec.js';
+import { FieldRangeError, readU64 } from '../codec.js';
 import { CorruptImageError } from '../errors.js';
 import { KEY_TYPE, KeyHeader, NODE_MAGIC, NodeHeader } from '../layout.js';
 import { comparePos, decodeBtreePointer, type Key, type Pos, posSuccessor, posToText, viewU64 } from '../keys.js';
@@ -160,36 +160,69 @@ function checkNode(bytes: Buffer, expect: NodeExpectation, checksums: Checksumme
   // Each key needs at least a header, so key_count cannot exceed the space: no unbounded loop.
   // Bound: key_count <= (used_bytes - 80) / 24, at most 43,687 keys in a 1 MiB node.
   if (h.key_count > (usedBytes - NodeHeader.size) / KeyHeader.size) throw new NodeError('bounds', `key_count ${h.key_count} cannot fit in ${usedBytes} bytes`);
-  // Key headers are read in place, field by field as KeyHeader lays them out; the previous
-  // position is kept as plain numbers. Pos objects are made only for an error message.
+  const bad = firstBadKey(bytes, h.key_count, usedBytes, min, max, visit);
+  if (bad >= 0) throw keyError(bytes, bad, usedBytes, min, max);
+  return { btreeId: h.btree_id, level: h.level, seq: h.seq, min, max, checksum: stored, usedBytes };
+}
+
+/**
+ * Index of the first of `count` keys that fails a check of its header, or -1: the header or the
+ * value runs past used_bytes, a position part is above 2^53 - 1, the key is not above the one
+ * before it, or it lies outside the node's range. `visit` sees each key as soon as it passed.
+ * Key headers are read in place, field by field as KeyHeader lays them out, the previous
+ * position kept as plain numbers; the messages are made apart (keyError), so that this loop,
+ * run over every key of every node read, stays small and is optimized early.
+ */
+function firstBadKey(bytes: Buffer, count: number, usedBytes: number, min: Pos, max: Pos, visit: KeyVisitor | undefined): number {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
   let at = NodeHeader.size;
   let prevInode = -1;
   let prevOffset = 0;
   let prevSnapshot = 0;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
-  for (let i = 0; i < h.key_count; i++) {
-    if (at + KeyHeader.size > usedBytes) throw new NodeError('bounds', `key ${i} header at ${at} runs past used_bytes ${usedBytes}`);
+  for (let i = 0; i < count; i++) {
+    if (at + KeyHeader.size > usedBytes) return i;
     const inode = viewU64(view, at + KEY_INODE);
-    if (inode < 0) throw new NodeError('bounds', `key ${i}: ${KeyHeader.name}.inode: value above 2^53-1`);
     const offset = viewU64(view, at + KEY_OFFSET);
-    if (offset < 0) throw new NodeError('bounds', `key ${i}: ${KeyHeader.name}.offset: value above 2^53-1`);
+    if (inode < 0 || offset < 0) return i;
     const snapshot = view.getUint32(at + KEY_SNAPSHOT, true);
     const valueSize = view.getUint16(at + KEY_VALUE_SIZE, true);
     const end = at + KeyHeader.size + valueSize;
-    if (end > usedBytes) throw new NodeError('bounds', `key ${i} value runs past used_bytes`);
-    if (i > 0 && (prevInode - inode || prevOffset - offset || prevSnapshot - snapshot) >= 0) {
-      throw new NodeError('order', `key ${i} at ${posToText({ inode, offset, snapshot })} not above key ${i - 1} at ${posToText({ inode: prevInode, offset: prevOffset, snapshot: prevSnapshot })}`);
-    }
-    if ((inode - min.inode || offset - min.offset || snapshot - min.snapshot) < 0 || (inode - max.inode || offset - max.offset || snapshot - max.snapshot) > 0) {
-      throw new NodeError('order', `key ${i} at ${posToText({ inode, offset, snapshot })} outside node range ${posToText(min)}..${posToText(max)}`);
-    }
+    if (end > usedBytes) return i;
+    if (i > 0 && (prevInode - inode || prevOffset - offset || prevSnapshot - snapshot) >= 0) return i;
+    if ((inode - min.inode || offset - min.offset || snapshot - min.snapshot) < 0 || (inode - max.inode || offset - max.offset || snapshot - max.snapshot) > 0) return i;
     visit?.(inode, offset, snapshot, bytes[at + KEY_TYPE_AT]!, at + KeyHeader.size, end);
     prevInode = inode;
     prevOffset = offset;
     prevSnapshot = snapshot;
-    at += KeyHeader.size + pad8(valueSize);
+    at = end + pad8(valueSize) - valueSize;
   }
-  return { btreeId: h.btree_id, level: h.level, seq: h.seq, min, max, checksum: stored, usedBytes };
+  return -1;
+}
+
+/** The error for key `bad`, the first that firstBadKey found failing: its first failing check, in firstBadKey's order. */
+function keyError(bytes: Buffer, bad: number, usedBytes: number, min: Pos, max: Pos): NodeError {
+  let at = NodeHeader.size;
+  for (let i = 0; i < bad; i++) at += KeyHeader.size + pad8(bytes.readUInt16LE(at + KEY_VALUE_SIZE));
+  if (at + KeyHeader.size > usedBytes) return new NodeError('bounds', `key ${bad} header at ${at} runs past used_bytes ${usedBytes}`);
+  const inode = readU64(bytes, at + KEY_INODE);
+  if (inode < 0) return new NodeError('bounds', `key ${bad}: ${KeyHeader.name}.inode: value above 2^53-1`);
+  const offset = readU64(bytes, at + KEY_OFFSET);
+  if (offset < 0) return new NodeError('bounds', `key ${bad}: ${KeyHeader.name}.offset: value above 2^53-1`);
+  const key = { inode, offset, snapshot: bytes.readUInt32LE(at + KEY_SNAPSHOT) };
+  if (at + KeyHeader.size + bytes.readUInt16LE(at + KEY_VALUE_SIZE) > usedBytes) return new NodeError('bounds', `key ${bad} value runs past used_bytes`);
+  if (bad > 0) {
+    const prevAt = previousKeyAt(bytes, bad);
+    const prev = { inode: readU64(bytes, prevAt + KEY_INODE), offset: readU64(bytes, prevAt + KEY_OFFSET), snapshot: bytes.readUInt32LE(prevAt + KEY_SNAPSHOT) };
+    if (comparePos(prev, key) >= 0) return new NodeError('order', `key ${bad} at ${posToText(key)} not above key ${bad - 1} at ${posToText(prev)}`);
+  }
+  return new NodeError('order', `key ${bad} at ${posToText(key)} outside node range ${posToText(min)}..${posToText(max)}`);
+}
+
+/** Where the header of key `i - 1` starts. */
+function previousKeyAt(bytes: Buffer, i: number): number {
+  let at = NodeHeader.size;
+  for (let k = 0; k < i - 1; k++) at += KeyHeader.size + pad8(bytes.readUInt16LE(at + KEY_VALUE_SIZE));
+  return at;
 }
 
 /**
