@@ -3,7 +3,7 @@
 // Each key type has one entry in KEY_OPS: decode (raw value -> typed), encode, validate
 // (returns a problem description or undefined), and toText for dump. Values are decoded only
 // after the raw size was checked, so a hostile value length never drives an allocation.
-import { type FieldDef, FieldRangeError, formatUuid, type Struct } from './codec.js';
+import { FieldRangeError, formatUuid } from './codec.js';
 import { CorruptImageError, type Where } from './errors.js';
 import {
   AllocValue, BTREE_NAMES, BtreePointerValue, BUCKET_DATA_NAMES, DirentValue, ExtentValue, IndirectExtentValue, InodeValue, KEY_TYPE,
@@ -470,9 +470,10 @@ export const ops = {
 //
 // For a reader that meets every key once (fsck): the fields its checks need, read from the
 // value bytes into one reused object instead of a new object (and buffers, and a bigint) per
-// key. `read` accepts exactly the values the key type's decode decodes without an error; for
-// any other it returns false and the caller decodes with `ops`, which finds and names the
-// problem. The offsets come from the field tables.
+// key. `read` accepts exactly the values the key type's decode decodes without an error (the
+// size checks, and the range check of each 64-bit field: test/format/in-place.test.ts holds
+// them to it); for any other it returns false and the caller decodes with `ops`, which finds
+// and names the problem. The offsets come from the field tables.
 
 /**
  * Little-endian fields through a DataView, which a hot loop reads several times faster than
@@ -498,29 +499,18 @@ export function viewU64(view: DataView, at: number): number {
   return hi > 0x1fffff ? -1 : hi * 0x100000000 + view.getUint32(at, true);
 }
 
-/** Offsets of the u64 and i64 fields of `s`: its decoder throws when one is beyond 2^53 - 1. */
-function rangedFields(s: Struct<readonly FieldDef[]>): { u64: number[]; i64: number[] } {
-  return { u64: s.fields.filter((f) => f.kind === 'u64').map((f) => f.offset), i64: s.fields.filter((f) => f.kind === 'i64').map((f) => f.offset) };
+/** codec's i64 range check through a DataView: the i64 at `at` lies within +-(2^53 - 1). */
+function i64InRange(view: DataView, at: number): boolean {
+  const hi = view.getInt32(at + 4, true);
+  return hi <= 0x1fffff && (hi > -0x200000 || (hi === -0x200000 && view.getUint32(at, true) !== 0));
 }
 
-/** Every ranged field of the struct at `at` holds a value its decoder accepts. */
-function inRange(ranged: { u64: number[]; i64: number[] }, view: DataView, at: number): boolean {
-  const { u64, i64 } = ranged;
-  for (let i = 0; i < u64.length; i++) if (view.getUint32(at + u64[i]! + 4, true) > 0x1fffff) return false;
-  // Above -2^53 and below 2^53 by the high word alone: -2^53 itself would fail, and goes to the decoder.
-  for (let i = 0; i < i64.length; i++) {
-    const hi = view.getInt32(at + i64[i]! + 4, true);
-    if (hi > 0x1fffff || hi < -0x1fffff) return false;
-  }
-  return true;
-}
-
-const INODE_RANGED = rangedFields(InodeValue);
 const inodeAt = (name: string) => InodeValue.field(name).offset;
 const INODE_AT = {
   mode: inodeAt('mode'), nlink: inodeAt('nlink'), size: inodeAt('size'), parent: inodeAt('parent'), flags: inodeAt('flags'),
   atime_nsec: inodeAt('atime_nsec'), mtime_nsec: inodeAt('mtime_nsec'), ctime_nsec: inodeAt('ctime_nsec'), rdev_major: inodeAt('rdev_major'), rdev_minor: inodeAt('rdev_minor'),
 };
+const INODE_TIMES = { atime: inodeAt('atime_sec'), mtime: inodeAt('mtime_sec'), ctime: inodeAt('ctime_sec') };
 
 /** The inode fields fsck keeps or looks at on loading, as ops.inode.decode gives them. */
 export class InodeFields extends InPlaceReader implements Pick<DecodedInode, keyof typeof INODE_AT> {
@@ -535,14 +525,18 @@ export class InodeFields extends InPlaceReader implements Pick<DecodedInode, key
   rdev_major = 0;
   rdev_minor = 0;
 
-  /** Read the inode value bytes[at, end); false when ops.inode.decode would throw for it. */
+  /**
+   * Read the inode value bytes[at, end); false when ops.inode.decode would throw for it: a
+   * wrong size, or one of its 64-bit fields (size, parent, the three times) out of range.
+   */
   read(bytes: Buffer, at: number, end: number): boolean {
     const v = this.view(bytes);
-    if (end - at !== InodeValue.size || !inRange(INODE_RANGED, v, at)) return false;
-    this.mode = v.getUint32(at + INODE_AT.mode, true);
-    this.nlink = v.getUint32(at + INODE_AT.nlink, true);
+    if (end - at !== InodeValue.size) return false;
     this.size = viewU64(v, at + INODE_AT.size);
     this.parent = viewU64(v, at + INODE_AT.parent);
+    if (this.size < 0 || this.parent < 0 || !i64InRange(v, at + INODE_TIMES.atime) || !i64InRange(v, at + INODE_TIMES.mtime) || !i64InRange(v, at + INODE_TIMES.ctime)) return false;
+    this.mode = v.getUint32(at + INODE_AT.mode, true);
+    this.nlink = v.getUint32(at + INODE_AT.nlink, true);
     this.flags = v.getUint32(at + INODE_AT.flags, true);
     this.atime_nsec = v.getUint32(at + INODE_AT.atime_nsec, true);
     this.mtime_nsec = v.getUint32(at + INODE_AT.mtime_nsec, true);
@@ -553,8 +547,6 @@ export class InodeFields extends InPlaceReader implements Pick<DecodedInode, key
   }
 }
 
-const EXTENT_RANGED = rangedFields(ExtentValue);
-const POINTER_RANGED = rangedFields(Pointer);
 const extentAt = (name: string) => ExtentValue.field(name).offset;
 const EXTENT_AT = {
   liveSize: extentAt('live_size'), chunkOffset: extentAt('chunk_offset'), uncompressedSize: extentAt('uncompressed_size'), storedSize: extentAt('stored_size'),
@@ -577,21 +569,26 @@ export class ExtentFields extends InPlaceReader implements Omit<ExtentBody, 'che
   readonly generation = new Uint32Array(MAX_REPLICAS);
   readonly offset = new Float64Array(MAX_REPLICAS);
 
-  /** Read the extent value bytes[at, end); false when decodeExtentBody would throw for it. */
+  /**
+   * Read the extent value bytes[at, end); false when decodeExtentBody would throw for it: too
+   * short, sizes above MAX_EXTENT_SIZE, a pointer count outside 1..MAX_REPLICAS or not what the
+   * value holds, or a 64-bit field (stripe_id, a pointer's offset) out of range.
+   */
   read(bytes: Buffer, at: number, end: number): boolean {
+    if (end - at < ExtentValue.size) return false;
     const v = this.view(bytes);
-    if (end - at < ExtentValue.size || !inRange(EXTENT_RANGED, v, at)) return false;
     const count = bytes[at + EXTENT_AT.pointerCount]!;
     this.storedSize = v.getUint32(at + EXTENT_AT.storedSize, true);
     this.uncompressedSize = v.getUint32(at + EXTENT_AT.uncompressedSize, true);
-    if (this.storedSize > MAX_EXTENT_SIZE || this.uncompressedSize > MAX_EXTENT_SIZE) return false;
+    this.stripeId = viewU64(v, at + EXTENT_AT.stripeId);
+    if (this.storedSize > MAX_EXTENT_SIZE || this.uncompressedSize > MAX_EXTENT_SIZE || this.stripeId < 0) return false;
     if (count < 1 || count > MAX_REPLICAS || end - at !== ExtentValue.size + count * Pointer.size) return false;
-    for (let i = 0; i < count; i++) {
-      const p = at + ExtentValue.size + i * Pointer.size;
-      if (!inRange(POINTER_RANGED, v, p)) return false;
+    for (let i = 0, p = at + ExtentValue.size; i < count; i++, p += Pointer.size) {
+      const offset = viewU64(v, p + POINTER_AT.offset);
+      if (offset < 0) return false;
+      this.offset[i] = offset;
       this.member[i] = bytes[p + POINTER_AT.member]!;
       this.generation[i] = v.getUint32(p + POINTER_AT.generation, true);
-      this.offset[i] = viewU64(v, p + POINTER_AT.offset);
     }
     this.pointerCount = count;
     this.liveSize = v.getUint32(at + EXTENT_AT.liveSize, true);
@@ -599,7 +596,6 @@ export class ExtentFields extends InPlaceReader implements Omit<ExtentBody, 'che
     this.checksumType = bytes[at + EXTENT_AT.checksumType]!;
     this.compression = bytes[at + EXTENT_AT.compression]!;
     this.stripeBlock = bytes[at + EXTENT_AT.stripeBlock]!;
-    this.stripeId = viewU64(v, at + EXTENT_AT.stripeId);
     return true;
   }
 
@@ -610,7 +606,6 @@ export class ExtentFields extends InPlaceReader implements Omit<ExtentBody, 'che
   }
 }
 
-const DIRENT_RANGED = rangedFields(DirentValue);
 const DIRENT_AT = { target: DirentValue.field('target').offset, dType: DirentValue.field('d_type').offset, nameLength: DirentValue.field('name_length').offset };
 
 /** A dirent as ops.dirent.decode gives it, its name left in place at bytes[nameAt, nameEnd). */
@@ -620,13 +615,13 @@ export class DirentFields extends InPlaceReader {
   nameAt = 0;
   nameEnd = 0;
 
-  /** Read the dirent value bytes[at, end); false when ops.dirent.decode would throw for it. */
+  /** Read the dirent value bytes[at, end); false when ops.dirent.decode would throw for it: a size that is not the name's, an empty name, a target out of range. */
   read(bytes: Buffer, at: number, end: number): boolean {
-    const v = this.view(bytes);
-    if (end - at < DirentValue.size || !inRange(DIRENT_RANGED, v, at)) return false;
+    if (end - at < DirentValue.size) return false;
     const nameLength = bytes[at + DIRENT_AT.nameLength]!;
     if (nameLength === 0 || end - at !== DirentValue.size + nameLength) return false;
-    this.target = viewU64(v, at + DIRENT_AT.target);
+    this.target = viewU64(this.view(bytes), at + DIRENT_AT.target);
+    if (this.target < 0) return false;
     this.dType = bytes[at + DIRENT_AT.dType]!;
     this.nameAt = at + DirentValue.size;
     this.nameEnd = end;

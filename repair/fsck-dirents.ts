@@ -7,7 +7,6 @@
 // directories; every entry naming a directory (directory-structure pass).
 import { CorruptImageError } from '../format/errors.js';
 import { type Dirent, DirentFields, direntProblem, escapeName, type Key, nameHash, nameHashOf, ops } from '../format/keys.js';
-import { keyAt } from '../format/btree/node.js';
 import { BTREE, KEY_TYPE, ROOT_INODE } from '../format/layout.js';
 import type { Volume } from '../format/volume.js';
 import { type FsckContext, Fixes } from './fsck-context.js';
@@ -39,17 +38,19 @@ function decodeDirent(k: Key): Dirent | string {
 
 export function checkDirents(ctx: FsckContext, vol: Volume, st: FsState): void {
   const fixes = new Fixes(vol, ctx);
+  const tree = vol.trees[BTREE.dirents]!;
   const run = new Run(st);
   let n = 0;
   const finishRun = () => {
     n += run.length;
     ctx.progress(n);
     st.totals.dirents += run.length;
+    const dir = run.dir;
     if (run.plain) run.count(st);
-    else checkGroup(ctx, vol, fixes, st, run.keys());
+    else checkGroup(ctx, vol, fixes, st, Array.from(tree.scan({ inode: dir, offset: 0, snapshot: 0 }, { inode: dir, offset: Number.MAX_SAFE_INTEGER, snapshot: 0xffffffff })));
     run.length = 0;
   };
-  vol.trees[BTREE.dirents]!.visitAll((dir, offset, snapshot, type, bytes, valueAt, valueEnd) => {
+  tree.visitAll((dir, offset, snapshot, type, bytes, valueAt, valueEnd) => {
     if (run.length && run.dir !== dir) finishRun();
     if (!run.length) run.start(dir);
     run.add(offset, snapshot, type, bytes, valueAt, valueEnd);
@@ -63,20 +64,16 @@ export function checkDirents(ctx: FsckContext, vol: Volume, st: FsState): void {
  * entry is as checkGroup would leave it with nothing to report: the directory exists and is a
  * directory; each entry is a valid dirent at its name's hash (so reachable, and no two share a
  * name) naming an inode that exists, is not the root and has the entry's d_type. A plain run
- * needs only counting; any other is checked whole by checkGroup, as key objects.
+ * needs only counting; any other directory's entries are read again, as key objects, and
+ * checked whole by checkGroup.
  */
 class Run {
   dir = -1;
   plain = true;
   length = 0;
+  /** while the run is plain: each entry's offset and target, and the inode-table rows of the directory and each target (the table does not change while a run is read) */
   private readonly offsets: number[] = [];
-  private readonly snapshots: number[] = [];
-  private readonly types: number[] = [];
-  private readonly buffers: Buffer[] = [];
-  private readonly valueAts: number[] = [];
-  private readonly valueEnds: number[] = [];
   private readonly targets: number[] = [];
-  /** inode-table rows of the directory and of each target, while the run is plain (the table does not change while a run is read) */
   private dirRow = -1;
   private readonly rows: number[] = [];
   private readonly dirent = new DirentFields();
@@ -89,18 +86,10 @@ class Run {
     this.dir = dir;
     this.dirRow = dirRow;
     this.plain = dirRow >= 0 && t.isDir(dirRow);
-    // No node bytes stay referenced past the run that read them.
-    this.buffers.length = 0;
   }
 
   add(offset: number, snapshot: number, type: number, bytes: Buffer, valueAt: number, valueEnd: number): void {
     const i = this.length++;
-    this.offsets[i] = offset;
-    this.snapshots[i] = snapshot;
-    this.types[i] = type;
-    this.buffers[i] = bytes;
-    this.valueAts[i] = valueAt;
-    this.valueEnds[i] = valueEnd;
     if (!this.plain) return;
     const d = this.dirent;
     const t = this.st.inodes;
@@ -109,6 +98,7 @@ class Run {
     if (!this.plain) return;
     const row = t.find(d.target);
     this.plain = row >= 0 && t.dType(row) === d.dType;
+    this.offsets[i] = offset;
     this.targets[i] = d.target;
     this.rows[i] = row;
   }
@@ -124,12 +114,6 @@ class Run {
         st.dirNames.push({ target: this.targets[i]!, dir: this.dir, offset: this.offsets[i]! });
       }
     }
-  }
-
-  keys(): Key[] {
-    const out: Key[] = [];
-    for (let i = 0; i < this.length; i++) out.push(keyAt(this.dir, this.offsets[i]!, this.snapshots[i]!, this.types[i]!, this.buffers[i]!, this.valueAts[i]!, this.valueEnds[i]!));
-    return out;
   }
 }
 

@@ -172,7 +172,7 @@ export function recountUsage(vol: Volume, nodeCopies: Iterable<NodeCopy>, claims
           }
           if (extent.generation[i] !== space.generation(member, Math.floor(at / fs.bucketSize))) sound = false;
           r.add(member, at + start, end - start, BUCKET_DATA.user, extent.generation[i]);
-          claim(member, at + start, at + end, kind, inode, offset, i);
+          claims?.add(member, at + start, at + end, kind, inode, offset, i);
         }
         keyRuns?.add(inode, offset, extent.liveSize, sound && inode !== 0 && extent.liveSize <= offset && extent.stripeId === 0
           && extentSizesProblem(extent) === undefined && extent.membersDistinct());

@@ -48,6 +48,13 @@ test('InodeFields reads exactly the inode values ops.inode.decode decodes, with 
     if (full) for (const name of ['mode', 'nlink', 'size', 'parent', 'flags', 'atime_nsec', 'mtime_nsec', 'ctime_nsec', 'rdev_major', 'rdev_minor'] as const) assert.equal(fields[name], full[name], name);
   }
   assert.ok(outcomes[0]! > 300 && outcomes[1]! > 300, `accepted ${outcomes[1]}, rejected ${outcomes[0]}`);
+  // The edges of the i64 range, which the high word alone does not decide.
+  const at = InodeValue.field('ctime_sec').offset;
+  for (const t of [-(2n ** 53n), -(2n ** 53n) + 1n, 2n ** 53n - 1n, 2n ** 53n, -(2n ** 53n) - 1n]) {
+    const v = Buffer.from(base);
+    v.writeBigInt64LE(t, at);
+    assert.equal(fields.read(v, 0, v.length), decodes(() => ops.inode.decode(v)) !== undefined, String(t));
+  }
 });
 
 test('ExtentFields reads exactly the extent values decodeExtentBody decodes, with the same fields', () => {
