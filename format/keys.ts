@@ -629,6 +629,13 @@ export class DirentFields extends InPlaceReader {
   }
 }
 
+const ALLOC_STRIPE_ID = AllocValue.field('stripe_id').offset;
+
+/** ops.alloc.decode decodes the alloc value bytes[at, end): its size, and stripe_id in range. */
+export function allocValueDecodes(bytes: Buffer, at: number, end: number): boolean {
+  return end - at === AllocValue.size && bytes.readUInt32LE(at + ALLOC_STRIPE_ID + 4) <= 0x1fffff;
+}
+
 /** Decode and validate a key's value; returns the problem text instead of throwing. */
 export function checkKey(key: Key): string | undefined {
   const table = KEY_OPS[key.type];

@@ -11,14 +11,15 @@
 // second gets its own copy when its data is intact there, else loses that pointer.
 import { BTREE, BTREE_NAMES, BUCKET_DATA, BUCKET_DATA_NAMES, KEY_TYPE } from '../format/layout.js';
 import { CorruptImageError } from '../format/errors.js';
-import { type Key, ops, posToText, type Ptr } from '../format/keys.js';
+import { allocValueDecodes, type Key, ops, posToText, type Ptr } from '../format/keys.js';
+import { keyAt } from '../format/btree/node.js';
 import type { Volume } from '../format/volume.js';
 import type { Space } from '../format/space.js';
 import { type FsckContext, Fixes } from './fsck-context.js';
 import type { NodeRecord } from './fsck-btrees.js';
 import { bodyOf, CLAIM, Claims, type NodeCopy, recountUsage, type Recount } from './fsck-recount.js';
 import { readIntact, withPointers } from './fsck-pointers.js';
-import { ExtentRuns } from './fsck-state.js';
+import { ExtentRuns, rowsFor } from './fsck-state.js';
 import { P } from './problems.js';
 
 const typeName = (t: number) => BUCKET_DATA_NAMES[t] ?? `type ${t}`;
@@ -31,9 +32,11 @@ export function nodeCopiesOf(nodes: NodeRecord[]): NodeCopy[] {
 export function checkAlloc(ctx: FsckContext, vol: Volume, nodes: NodeRecord[], rebuilt: ReadonlySet<number>): Recount {
   const space = vol.space!;
   checkAllocKeys(ctx, vol);
-  const claims = new Claims();
+  // An image has about one claim, and one extent run, per file.
+  const rows = rowsFor(vol.counters.nextInode);
+  const claims = new Claims(rows);
   let keys = 0;
-  const runs = new ExtentRuns(vol.trees[BTREE.extents]!.changes);
+  const runs = new ExtentRuns(vol.trees[BTREE.extents]!.changes, rows);
   const recount = recountUsage(vol, nodeCopiesOf(nodes), claims, () => ctx.progress(++keys), runs);
   compareUsage(ctx, vol, space, recount);
   if (!ctx.mayWrite) {
@@ -52,22 +55,29 @@ export function checkAlloc(ctx: FsckContext, vol: Volume, nodes: NodeRecord[], r
 }
 
 function checkAllocKeys(ctx: FsckContext, vol: Volume): void {
-  for (const k of vol.trees[BTREE.alloc]!.scan()) {
-    const m = vol.fs.members[k.inode];
-    let reason: string | undefined;
-    if (k.type !== KEY_TYPE.alloc) reason = `key of type ${k.type}`;
-    else if (!m || k.offset >= m.bucketCount || k.snapshot !== 0) reason = 'no such bucket';
-    else {
-      try {
-        ops.alloc.decode(k.value);
-      } catch (err) {
-        if (!(err instanceof CorruptImageError)) throw err;
-        reason = err.message;
-      }
+  vol.trees[BTREE.alloc]!.visitAll((inode, offset, snapshot, type, bytes, valueAt, valueEnd) => {
+    const member = vol.fs.members[inode];
+    if (type === KEY_TYPE.alloc && member && offset < member.bucketCount && snapshot === 0 && allocValueDecodes(bytes, valueAt, valueEnd)) return;
+    checkAllocKey(ctx, vol, keyAt(inode, offset, snapshot, type, bytes, valueAt, valueEnd));
+  });
+}
+
+/** Why an alloc key that is not plainly a valid key of a bucket is bad, reported. */
+function checkAllocKey(ctx: FsckContext, vol: Volume, k: Key): void {
+  const m = vol.fs.members[k.inode];
+  let reason: string | undefined;
+  if (k.type !== KEY_TYPE.alloc) reason = `key of type ${k.type}`;
+  else if (!m || k.offset >= m.bucketCount || k.snapshot !== 0) reason = 'no such bucket';
+  else {
+    try {
+      ops.alloc.decode(k.value);
+    } catch (err) {
+      if (!(err instanceof CorruptImageError)) throw err;
+      reason = err.message;
     }
-    // The checkpoint rewrites the alloc btree whole from the usage table: fixing is that rewrite.
-    if (reason) ctx.problem(P.ALLOC_KEY_BAD, { member: k.inode, bucket: k.offset, reason });
   }
+  // The checkpoint rewrites the alloc btree whole from the usage table: fixing is that rewrite.
+  if (reason) ctx.problem(P.ALLOC_KEY_BAD, { member: k.inode, bucket: k.offset, reason });
 }
 
 function compareUsage(ctx: FsckContext, vol: Volume, space: Space, recount: Recount): void {

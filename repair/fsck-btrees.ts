@@ -280,11 +280,11 @@ function checkNodeGenerations(ctx: FsckContext, img: Image, plan: BtreePlan, rec
   const vote = new GenerationVote(fs, (m, b) => recorded[m]?.[b] ?? 0);
   for (const n of plan.nodes) for (const p of n.good) vote.vote(p.member, p.offset, p.generation);
   for (const n of plan.nodes) {
-    const where = { btree: BTREE_NAMES[n.btreeId]!, level: n.level, range: `${posToText(n.min)}..${posToText(n.max)}` };
     let rewrite = false;
     for (const p of n.good) {
       const bucketGeneration = vote.generation(p.member, Math.floor(p.offset / fs.bucketSize));
-      const copy = { ...where, member: p.member, offset: p.offset, generation: p.generation, bucketGeneration };
+      if (p.generation === bucketGeneration) continue;
+      const copy = { btree: BTREE_NAMES[n.btreeId]!, level: n.level, range: `${posToText(n.min)}..${posToText(n.max)}`, member: p.member, offset: p.offset, generation: p.generation, bucketGeneration };
       if (p.generation < bucketGeneration) rewrite = ctx.problem(P.NODE_PTR_STALE, copy) || rewrite;
       else if (p.generation > bucketGeneration) rewrite = ctx.problem(P.NODE_PTR_GEN_AHEAD, copy) || rewrite;
     }

@@ -7,7 +7,7 @@ import { type DecodedInode, InodeFields, type Key, ops, type Stripe } from '../f
 import { keyAt } from '../format/btree/node.js';
 import { BTREE, DT, KEY_TYPE } from '../format/layout.js';
 import type { Volume } from '../format/volume.js';
-import { dtOfMode, INODE, InodeTable, Rows } from './fsck-state.js';
+import { dtOfMode, INODE, InodeTable, Rows, rowsFor } from './fsck-state.js';
 import type { FsckContext } from './fsck-context.js';
 
 export interface FsState {
@@ -37,7 +37,7 @@ export interface FsState {
 export function loadState(ctx: FsckContext, vol: Volume, generation: (member: number, bucket: number) => number): FsState {
   const st: FsState = {
     generation,
-    inodes: new InodeTable(), badInodes: [], stripes: new Map(), usedStripes: new Set(),
+    inodes: new InodeTable(rowsFor(vol.counters.nextInode)), badInodes: [], stripes: new Map(), usedStripes: new Set(),
     reflinkPointers: new Rows(['inode', 'end', 'index', 'live'] as const),
     stripedExtents: new Rows(['inode', 'end', 'stripe'] as const),
     dirNames: new Rows(['target', 'dir', 'offset'] as const),

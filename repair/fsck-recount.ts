@@ -26,13 +26,23 @@ export const CLAIM = { superblock: 0, journal: 1, node: 2, extent: 3, indirect: 
  */
 export class Claims {
   count = 0;
-  member = new Float64Array(256);
-  start = new Float64Array(256);
-  end = new Float64Array(256);
-  kind = new Float64Array(256);
-  a = new Float64Array(256);
-  b = new Float64Array(256);
-  c = new Float64Array(256);
+  member: Float64Array;
+  start: Float64Array;
+  end: Float64Array;
+  kind: Float64Array;
+  a: Float64Array;
+  b: Float64Array;
+  c: Float64Array;
+
+  constructor(capacity = 256) {
+    this.member = new Float64Array(capacity);
+    this.start = new Float64Array(capacity);
+    this.end = new Float64Array(capacity);
+    this.kind = new Float64Array(capacity);
+    this.a = new Float64Array(capacity);
+    this.b = new Float64Array(capacity);
+    this.c = new Float64Array(capacity);
+  }
 
   add(member: number, start: number, end: number, kind: number, a = 0, b = 0, c = 0): void {
     if (this.count === this.member.length) this.grow();

@@ -5,6 +5,15 @@
 import { DT } from '../format/layout.js';
 import { S_IFMT } from '../fs/entry.js';
 
+/**
+ * Rows to reserve up front in a table that grows with the inode count (growing by doubling
+ * allocates and copies every column again, several times): the next inode number, which bounds
+ * the inode count of an undamaged image, at most 2^18 rows so that a damaged counter costs little.
+ */
+export function rowsFor(nextInode: number): number {
+  return Math.min(Math.max(nextInode, 1024), 1 << 18);
+}
+
 /** Bits of InodeTable.flags. */
 export const INODE = {
   /** has extent-btree keys */
@@ -49,10 +58,11 @@ export class InodeTable {
   private cols: Columns;
   count = 0;
   /** row + 1 by inode number (0: no row); undefined once rows moved or numbers are too sparse */
-  private index: Int32Array | undefined = new Int32Array(INDEX_SLACK);
+  private index: Int32Array | undefined;
 
   constructor(capacity = 1024) {
     this.cols = allocate(capacity);
+    this.index = new Int32Array(capacity + INDEX_SLACK);
   }
 
   get c(): Columns {
@@ -233,12 +243,17 @@ export class Rows<K extends string> {
  */
 export class ExtentRuns {
   count = 0;
-  inode = new Float64Array(256);
-  keys = new Float64Array(256);
-  end = new Float64Array(256);
-  plain = new Uint8Array(256);
+  inode: Float64Array;
+  keys: Float64Array;
+  end: Float64Array;
+  plain: Uint8Array;
 
-  constructor(readonly changes: number) {}
+  constructor(readonly changes: number, capacity = 256) {
+    this.inode = new Float64Array(capacity);
+    this.keys = new Float64Array(capacity);
+    this.end = new Float64Array(capacity);
+    this.plain = new Uint8Array(capacity);
+  }
 
   /** One key, in btree order: of `inode`, mapping `live` bytes up to `end`, plain but for the overlap check made here. */
   add(inode: number, end: number, live: number, plain: boolean): void {

@@ -4,8 +4,8 @@
 // (sizes, ranged high words, counts) and compares the two.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeExtentBody, direntProblem, DirentFields, encodeExtentBody, ExtentFields, InodeFields, nameHash, nameHashOf, ops } from '../../format/keys.js';
-import { DirentValue, ExtentValue, InodeValue, Pointer } from '../../format/layout.js';
+import { allocValueDecodes, decodeExtentBody, direntProblem, DirentFields, encodeExtentBody, ExtentFields, InodeFields, nameHash, nameHashOf, ops } from '../../format/keys.js';
+import { AllocValue, DirentValue, ExtentValue, InodeValue, Pointer } from '../../format/layout.js';
 import { SeededRandom } from '../helpers/corpus.js';
 
 /** `base` with a few bytes (most often high words of 64-bit fields) set to random values, sometimes cut or grown. */
@@ -102,4 +102,17 @@ test('DirentFields reads exactly the dirent values ops.dirent.decode decodes; it
     assert.equal(nameHashOf(bytes, fields.nameAt, fields.nameEnd), nameHash(full.name));
   }
   assert.ok(outcomes[0]! > 300 && outcomes[1]! > 300, `accepted ${outcomes[1]}, rejected ${outcomes[0]}`);
+});
+
+test('allocValueDecodes says exactly whether ops.alloc.decode decodes an alloc value', () => {
+  const rng = new SeededRandom(14);
+  const base = ops.alloc.encode({ generation: 3, dataType: 4, usedBytes: 4096, stripeId: 9 });
+  const outcomes = [0, 0];
+  for (let i = 0; i < 2000; i++) {
+    const v = mutate(rng, base, highWords(AllocValue));
+    const decoded = decodes(() => ops.alloc.decode(Buffer.from(v))) !== undefined;
+    assert.equal(allocValueDecodes(Buffer.from(v.buffer), v.byteOffset, v.byteOffset + v.length), decoded, v.toString('hex'));
+    outcomes[decoded ? 1 : 0]++;
+  }
+  assert.ok(outcomes[0]! > 200 && outcomes[1]! > 200, `accepted ${outcomes[1]}, rejected ${outcomes[0]}`);
 });
