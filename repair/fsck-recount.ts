@@ -14,6 +14,7 @@ import type { Volume } from '../format/volume.js';
 import type { FsInfo } from '../format/superblock.js';
 import { GenerationVote, placeProblem, placeProblemAt } from './fsck-space.js';
 import type { ExtentRuns } from './fsck-state.js';
+import { grown } from './columns.js';
 
 /** What a claim on member space belongs to. */
 export const CLAIM = { superblock: 0, journal: 1, node: 2, extent: 3, indirect: 4, parity: 5 } as const;
@@ -57,18 +58,14 @@ export class Claims {
   }
 
   private grow(): void {
-    const wider = (col: Float64Array) => {
-      const next = new Float64Array(col.length * 2);
-      next.set(col);
-      return next;
-    };
-    this.member = wider(this.member);
-    this.start = wider(this.start);
-    this.end = wider(this.end);
-    this.kind = wider(this.kind);
-    this.a = wider(this.a);
-    this.b = wider(this.b);
-    this.c = wider(this.c);
+    const n = this.count + 1;
+    this.member = grown(this.member, n);
+    this.start = grown(this.start, n);
+    this.end = grown(this.end, n);
+    this.kind = grown(this.kind, n);
+    this.a = grown(this.a, n);
+    this.b = grown(this.b, n);
+    this.c = grown(this.c, n);
   }
 
   /**

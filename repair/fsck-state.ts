@@ -4,6 +4,7 @@
 // the reflink and stripes passes.
 import { DT } from '../format/layout.js';
 import { S_IFMT } from '../fs/entry.js';
+import { grown } from './columns.js';
 
 /**
  * Rows to reserve up front in a table that grows with the inode count (growing by doubling
@@ -271,14 +272,10 @@ export class ExtentRuns {
   }
 
   private grow(): void {
-    const size = this.inode.length * 2;
-    const wider = <T extends Float64Array | Uint8Array>(col: T, next: T): T => {
-      next.set(col);
-      return next;
-    };
-    this.inode = wider(this.inode, new Float64Array(size));
-    this.keys = wider(this.keys, new Float64Array(size));
-    this.end = wider(this.end, new Float64Array(size));
-    this.plain = wider(this.plain, new Uint8Array(size));
+    const n = this.inode.length + 1;
+    this.inode = grown(this.inode, n);
+    this.keys = grown(this.keys, n);
+    this.end = grown(this.end, n);
+    this.plain = grown(this.plain, n);
   }
 }

@@ -18,6 +18,7 @@ import type { ExtentBody } from '../format/keys.js';
 import { CSUM } from '../format/checksum.js';
 import { ExtentValue, MAX_EXTENT_SIZE, MAX_REPLICAS, Pointer } from '../format/layout.js';
 import type { CopyRecord, ExtentTarget } from './scrub-plan.js';
+import { grown } from './columns.js';
 
 const V_LIVE = ExtentValue.field('live_size').offset;
 const V_CHUNK = ExtentValue.field('chunk_offset').offset;
@@ -42,13 +43,6 @@ export interface CopyOutcome {
   reason: string;
   checked: boolean;
   notInFile: boolean;
-}
-
-function grown<T extends Float64Array | Uint32Array | Uint8Array>(a: T, length: number): T {
-  if (a.length >= length) return a;
-  const next = new (a.constructor as new (n: number) => T)(Math.max(length, a.length * 2));
-  next.set(a);
-  return next;
 }
 
 export class CompactExtents {

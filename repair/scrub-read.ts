@@ -14,6 +14,7 @@ import type { VerifiedNode } from '../format/btree/node.js';
 import type { Key } from '../format/keys.js';
 import type { CopyRecord, NodeTarget, ScrubTarget, WorkItem } from './scrub-plan.js';
 import type { CompactExtents } from './scrub-compact.js';
+import { grown } from './columns.js';
 
 /** Largest single read; a run never grows past this unless one copy alone is larger. */
 export const MAX_RUN_BYTES = 4 << 20;
@@ -104,18 +105,13 @@ export class LeafKeys {
   }
 
   private grow(): void {
-    const n = this.inode.length * 2;
-    const widen = <T extends Float64Array | Uint32Array | Uint8Array>(a: T): T => {
-      const b = new (a.constructor as new (n: number) => T)(n);
-      b.set(a);
-      return b;
-    };
-    this.inode = widen(this.inode);
-    this.offset = widen(this.offset);
-    this.snapshot = widen(this.snapshot);
-    this.type = widen(this.type);
-    this.valueAt = widen(this.valueAt);
-    this.valueEnd = widen(this.valueEnd);
+    const n = this.count + 1;
+    this.inode = grown(this.inode, n);
+    this.offset = grown(this.offset, n);
+    this.snapshot = grown(this.snapshot, n);
+    this.type = grown(this.type, n);
+    this.valueAt = grown(this.valueAt, n);
+    this.valueEnd = grown(this.valueEnd, n);
   }
 
   /** Key `i` as an object, its value a view of the leaf's bytes. */
