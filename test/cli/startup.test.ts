@@ -25,8 +25,29 @@ before(() => {
   assert.equal(strata(['mkfs', '--from', src, image]).code, 0);
 });
 
-/** The modules one run loads (ES modules, and CommonJS ones that ES modules import). */
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/**
+ * The sources in the files of dist/bundle/ (its metafile, written by scripts/bundle.mjs), as
+ * "/dist/..." paths; empty when there is no bundle.
+ */
+function bundleSources(): Map<string, string[]> {
+  const meta = path.join(ROOT, 'dist', 'bundle', 'meta.json');
+  if (!fs.existsSync(meta)) return new Map();
+  const outputs = (JSON.parse(fs.readFileSync(meta, 'utf8')) as { outputs: Record<string, { inputs: Record<string, unknown> }> }).outputs;
+  return new Map(Object.entries(outputs).map(([file, out]) => [path.join(ROOT, file), Object.keys(out.inputs).map((i) => `/${i}`)]));
+}
+
+/**
+ * The modules one run loads (ES modules, and CommonJS ones that ES modules import); a file of
+ * the bundle stands for the compiled modules it holds.
+ */
 function modulesLoaded(args: string[]): string[] {
+  const bundled = bundleSources();
+  return loadedFiles(args).flatMap((url) => (url.startsWith('file:') ? bundled.get(fileURLToPath(url)) : undefined) ?? [url]);
+}
+
+function loadedFiles(args: string[]): string[] {
   const log = path.join(dir, `modules-${args.join('-').replace(/[^\w-]/g, '_')}.log`);
   fs.rmSync(log, { force: true });
   const r = spawnSync(process.execPath, ['--import', MODULE_LOG, STRATA, ...args], {
@@ -37,6 +58,11 @@ function modulesLoaded(args: string[]): string[] {
   assert.equal(r.status, 0, r.stderr);
   return fs.readFileSync(log, 'utf8').trim().split('\n');
 }
+
+test('strata runs its bundle, which npm test builds after dist/', () => {
+  assert.ok(bundleSources().size > 0, 'dist/bundle/meta.json exists');
+  assert.ok(loadedFiles(['--help']).some((u) => u.endsWith('/dist/bundle/main.js')), 'the bundle is newer than dist/cli/main.js');
+});
 
 test('strata --help loads neither the progress view nor any image code', () => {
   const loaded = modulesLoaded(['--help']);
