@@ -5,18 +5,20 @@
 // stay dynamic (--splitting), so `strata --help` still loads no image code. bin/strata runs the
 // bundle when it is at least as new as dist/cli/main.js, and dist/ itself otherwise.
 // The metafile (dist/bundle/meta.json) says which sources each output holds (test/cli/startup.test.ts).
+// Usage: node scripts/bundle.mjs [DIST] (default: this repository's dist/).
 import { build } from 'esbuild';
 import { rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const outdir = join(root, 'dist', 'bundle');
+const dist = process.argv[2] ? resolve(process.argv[2]) : join(root, 'dist');
+const outdir = join(dist, 'bundle');
 rmSync(outdir, { recursive: true, force: true });
 const result = await build({
   absWorkingDir: root,
   // The progress view runs in a worker started from a path next to the module that starts it.
-  entryPoints: ['dist/cli/main.js', 'dist/cli/progress-worker.js'],
+  entryPoints: [join(dist, 'cli', 'main.js'), join(dist, 'cli', 'progress-worker.js')],
   entryNames: '[name]',
   chunkNames: 'chunk-[hash]',
   outdir,
