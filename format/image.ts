@@ -190,24 +190,22 @@ export class Image {
 
   /** The node from bytes held in `nodeBytes`; undefined when none are held or they are not this node (any more). */
   private heldNode(p: Ptr, expect: NodeExpect): DecodedNode | undefined {
-    const held = this.options.nodeBytes?.get(p);
-    if (!held) return undefined;
-    try {
-      return decodeNode(held.bytes, { ...expect, fsMagic: this.fsMagic }, this.checksums);
-    } catch (err) {
-      if (!(err instanceof NodeError)) throw err;
-      this.options.nodeBytes!.delete(p);
-      return undefined;
-    }
+    return this.fromHeld(p, (bytes) => decodeNode(bytes, { ...expect, fsMagic: this.fsMagic }, this.checksums));
   }
 
   /** Held leaf bytes that verify as the leaf `expect` describes, unchecked when verified as exactly that node already. */
   private heldLeaf(p: Ptr, expect: NodeExpect): Buffer | undefined {
     const held = this.options.nodeBytes?.get(p);
+    if (held && cachedNodeMatches(held.verified, expect) && this.options.nodeBytes!.fsMagic.compare(this.fs.fsUuid, 0, 8) === 0) return held.bytes;
+    return this.fromHeld(p, (bytes) => verifiedBytes(bytes, { ...expect, fsMagic: this.fsMagic }, this.checksums));
+  }
+
+  /** `check` of the bytes held for place `p`; bytes that fail it are no longer held. */
+  private fromHeld<T>(p: Ptr, check: (bytes: Buffer) => T): T | undefined {
+    const held = this.options.nodeBytes?.get(p);
     if (!held) return undefined;
-    if (cachedNodeMatches(held.verified, expect) && this.options.nodeBytes!.fsMagic.compare(this.fs.fsUuid, 0, 8) === 0) return held.bytes;
     try {
-      return verifiedBytes(held.bytes, { ...expect, fsMagic: this.fsMagic }, this.checksums);
+      return check(held.bytes);
     } catch (err) {
       if (!(err instanceof NodeError)) throw err;
       this.options.nodeBytes!.delete(p);

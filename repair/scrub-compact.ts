@@ -14,27 +14,13 @@
 // ExtentTarget the object path would have built, in the same place of plan.extents, and the
 // rest of scrub runs on objects exactly as before.
 import type { Image } from '../format/image.js';
-import type { ExtentBody } from '../format/keys.js';
+import { type ExtentBody, ExtentFields } from '../format/keys.js';
 import { CSUM } from '../format/checksum.js';
-import { ExtentValue, MAX_EXTENT_SIZE, MAX_REPLICAS, Pointer } from '../format/layout.js';
-import type { CopyRecord, ExtentTarget } from './scrub-plan.js';
+import { ExtentValue } from '../format/layout.js';
+import { type CopyRecord, type ExtentTarget, locationProblem } from './scrub-plan.js';
 import { grown } from './columns.js';
 
-const V_LIVE = ExtentValue.field('live_size').offset;
-const V_CHUNK = ExtentValue.field('chunk_offset').offset;
-const V_UNCOMPRESSED = ExtentValue.field('uncompressed_size').offset;
-const V_STORED = ExtentValue.field('stored_size').offset;
-const V_CSUM = ExtentValue.field('checksum').offset;
-const V_CSUM_TYPE = ExtentValue.field('checksum_type').offset;
-const V_COMPRESSION = ExtentValue.field('compression').offset;
-const V_POINTERS = ExtentValue.field('pointer_count').offset;
-const V_STRIPE_BLOCK = ExtentValue.field('stripe_block').offset;
-const V_STRIPE_ID = ExtentValue.field('stripe_id').offset;
-const P_MEMBER = Pointer.field('member').offset;
-const P_GENERATION = Pointer.field('generation').offset;
-const P_OFFSET = Pointer.field('offset').offset;
-/** The high word of a u64 that still fits a safe integer (the codec refuses larger ones). */
-const U64_HIGH_MAX = 0x1fffff;
+const CHECKSUM_AT = ExtentValue.field('checksum').offset;
 
 export const COPY_STATE = { unread: 0, good: 1, bad: 2 } as const;
 
@@ -76,6 +62,8 @@ export class CompactExtents {
   readonly outcomes = new Map<number, CopyOutcome>();
 
   private readonly perMember: Array<{ copies: number; bytes: number }>;
+  /** the value being looked at, read in place */
+  private readonly fields = new ExtentFields();
 
   constructor(private readonly img: Image) {
     this.perMember = img.fs.members.map(() => ({ copies: 0, bytes: 0 }));
@@ -84,56 +72,41 @@ export class CompactExtents {
   /**
    * Take the extent key (inode, end) whose value is bytes [at, valueEnd) of `bytes` when it is
    * plain (see the top of the file); `slot` is where in plan.extents the object path would have
-   * put it. False: the caller builds the object instead. (A DataView: its reads are single
-   * builtins, cheaper than Buffer's in code that runs too few times to be optimized.)
+   * put it. False: the caller builds the object instead.
    */
-  tryAdd(bytes: DataView, at: number, valueEnd: number, inode: number, end: number, slot: number): boolean {
-    if (valueEnd - at < ExtentValue.size) return false;
-    const pointers = bytes.getUint8(at + V_POINTERS);
-    if (pointers < 1 || pointers > MAX_REPLICAS || valueEnd - at !== ExtentValue.size + pointers * Pointer.size) return false;
-    const stored = bytes.getUint32(at + V_STORED, true);
-    const uncompressed = bytes.getUint32(at + V_UNCOMPRESSED, true);
-    if (stored === 0 || stored > MAX_EXTENT_SIZE || uncompressed === 0 || uncompressed > MAX_EXTENT_SIZE) return false;
-    const type = bytes.getUint8(at + V_CSUM_TYPE);
-    if (type !== CSUM.crc32c && type !== CSUM.xxhash64) return false;
-    if (bytes.getUint8(at + V_STRIPE_BLOCK) !== 0 || bytes.getUint32(at + V_STRIPE_ID, true) !== 0 || bytes.getUint32(at + V_STRIPE_ID + 4, true) !== 0) return false;
-    const fs = this.img.fs;
-    for (let p = 0; p < pointers; p++) {
-      const ptr = at + ExtentValue.size + p * Pointer.size;
-      const hi = bytes.getUint32(ptr + P_OFFSET + 4, true);
-      if (hi > U64_HIGH_MAX) return false;
-      const offset = hi * 2 ** 32 + bytes.getUint32(ptr + P_OFFSET, true);
-      const info = fs.members[bytes.getUint8(ptr + P_MEMBER)];
-      // locationProblem's rules, inline: a pointer it would flag takes the object path.
-      if (!info || offset % fs.blockSize !== 0 || offset < fs.bucketSize || offset + stored > info.bucketCount * fs.bucketSize) return false;
-    }
+  tryAdd(bytes: Buffer, at: number, valueEnd: number, inode: number, end: number, slot: number): boolean {
+    const f = this.fields;
+    // Decodes as decodeExtentBody decodes it, with the sizes the object path would read.
+    if (!f.read(bytes, at, valueEnd) || f.storedSize === 0 || f.uncompressedSize === 0) return false;
+    if (f.checksumType !== CSUM.crc32c && f.checksumType !== CSUM.xxhash64) return false;
+    if (f.stripeId !== 0 || f.stripeBlock !== 0) return false;
+    for (let p = 0; p < f.pointerCount; p++) if (locationProblem(this.img, f.member[p]!, f.offset[p]!, f.storedSize) !== undefined) return false;
 
     const e = this.count++;
     if (e >= this.slot.length) this.growExtents(e + 1);
     this.slot[e] = slot;
     this.inode[e] = inode;
     this.end[e] = end;
-    this.live[e] = bytes.getUint32(at + V_LIVE, true);
-    this.chunk[e] = bytes.getUint32(at + V_CHUNK, true);
-    this.uncompressed[e] = uncompressed;
-    this.csumLo[e] = bytes.getUint32(at + V_CSUM, true);
-    this.csumHi[e] = bytes.getUint32(at + V_CSUM + 4, true);
-    this.csumType[e] = type;
-    this.compression[e] = bytes.getUint8(at + V_COMPRESSION);
+    this.live[e] = f.liveSize;
+    this.chunk[e] = f.chunkOffset;
+    this.uncompressed[e] = f.uncompressedSize;
+    this.csumLo[e] = bytes.readUInt32LE(at + CHECKSUM_AT);
+    this.csumHi[e] = bytes.readUInt32LE(at + CHECKSUM_AT + 4);
+    this.csumType[e] = f.checksumType;
+    this.compression[e] = f.compression;
     this.firstCopy[e] = this.copyCount;
-    this.copies[e] = pointers;
-    if (this.copyCount + pointers > this.copyExtent.length) this.growCopies(this.copyCount + pointers);
-    for (let p = 0; p < pointers; p++) {
-      const ptr = at + ExtentValue.size + p * Pointer.size;
+    this.copies[e] = f.pointerCount;
+    if (this.copyCount + f.pointerCount > this.copyExtent.length) this.growCopies(this.copyCount + f.pointerCount);
+    for (let p = 0; p < f.pointerCount; p++) {
       const c = this.copyCount++;
-      const member = bytes.getUint8(ptr + P_MEMBER);
+      const member = f.member[p]!;
       this.copyExtent[c] = e;
       this.member[c] = member;
-      this.generation[c] = bytes.getUint32(ptr + P_GENERATION, true);
-      this.offset[c] = bytes.getUint32(ptr + P_OFFSET + 4, true) * 2 ** 32 + bytes.getUint32(ptr + P_OFFSET, true);
-      this.length[c] = stored;
+      this.generation[c] = f.generation[p]!;
+      this.offset[c] = f.offset[p]!;
+      this.length[c] = f.storedSize;
       this.perMember[member]!.copies++;
-      this.perMember[member]!.bytes += stored;
+      this.perMember[member]!.bytes += f.storedSize;
     }
     return true;
   }

@@ -281,7 +281,7 @@ export async function scanBtrees(img: Image, options: ScanOptions): Promise<Scru
   // Runs for every extent: no closure per key, the key is named only in a warning.
   const leafKey = (btreeId: number, key: Key): void => {
     if (btreeId === BTREE.extents && key.type === KEY_TYPE.extent) {
-      if (options.metadataOnly || plan.compact.tryAdd(new DataView(key.value.buffer, key.value.byteOffset, key.value.length), 0, key.value.length, key.inode, key.offset, plan.extents.length + plan.compact.count)) return;
+      if (options.metadataOnly || plan.compact.tryAdd(key.value, 0, key.value.length, key.inode, key.offset, plan.extents.length + plan.compact.count)) return;
       const body = decodeValue(ops.extent, btreeId, key, plan.warnings);
       if (body) addExtent(body, { kind: 'file', inode: key.inode, start: key.offset - body.liveSize, end: key.offset }, btreeId, key);
     } else if (btreeId === BTREE.extents && key.type === KEY_TYPE.reflinkPointer) {
@@ -339,7 +339,7 @@ export async function scanBtrees(img: Image, options: ScanOptions): Promise<Scru
         for (let i = 0; i < leaf.count; i++) {
           // The common key without an object: a plain file extent goes straight into the rows.
           const plain = target.btreeId === BTREE.extents && leaf.type[i] === KEY_TYPE.extent && !options.metadataOnly
-            && plan.compact.tryAdd(leaf.view, leaf.valueAt[i]!, leaf.valueEnd[i]!, leaf.inode[i]!, leaf.offset[i]!, plan.extents.length + plan.compact.count);
+            && plan.compact.tryAdd(leaf.bytes, leaf.valueAt[i]!, leaf.valueEnd[i]!, leaf.inode[i]!, leaf.offset[i]!, plan.extents.length + plan.compact.count);
           if (!plain) leafKey(target.btreeId, leaf.key(i));
         }
       },

@@ -78,8 +78,6 @@ export class ReadBuffer {
 export class LeafKeys {
   count = 0;
   bytes: Buffer = Buffer.alloc(0);
-  /** the same bytes, for reading fields */
-  view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
   inode = new Float64Array(64);
   offset = new Float64Array(64);
   snapshot = new Uint32Array(64);
@@ -90,7 +88,6 @@ export class LeafKeys {
   reset(bytes: Buffer): void {
     this.count = 0;
     this.bytes = bytes;
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
   }
 
   push(inode: number, offset: number, snapshot: number, type: number, valueAt: number, valueEnd: number): void {

@@ -131,11 +131,11 @@ function body(change: Partial<ExtentBody> = {}): ExtentBody {
 }
 
 /** An encoded extent value placed 24 bytes into a larger buffer, as it lies in a leaf: bytes, value start, value end. */
-function value(b: ExtentBody, cut = 0): [DataView, number, number] {
+function value(b: ExtentBody, cut = 0): [Buffer, number, number] {
   const encoded = encodeExtentBody(b);
   const bytes = Buffer.alloc(encoded.length + 64, 0xee);
   encoded.copy(bytes, 24);
-  return [new DataView(bytes.buffer, bytes.byteOffset, bytes.length), 24, 24 + encoded.length - cut];
+  return [bytes, 24, 24 + encoded.length - cut];
 }
 
 test('an extent the rows cannot judge alone is refused: no checksum, erasure-coded, a pointer outside the buckets, a size out of bounds', () => {
