@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { STRATA, strata, tempDir } from '../helpers/cli.js';
 
 const MODULE_LOG = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'module-log.mjs');
@@ -26,31 +26,19 @@ before(() => {
 });
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const BUNDLE = path.join(ROOT, 'dist', 'bundle');
+/** Runs dist/cli/main.js as bin/strata would without a bundle: for what the modules' own imports load. */
+const RUN_DIST = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'run-dist.mjs');
 
 /**
- * The sources in the files of dist/bundle/ (its metafile, written by scripts/bundle.mjs), as
- * "/dist/..." paths; empty when there is no bundle.
+ * The URLs of the modules one run loads: ES modules, and CommonJS ones that ES modules import.
+ * The bundle's own code is one script, not a module; what it imports dynamically (chalk, the
+ * progress worker's ink and react) goes through the ES loader and is listed.
  */
-function bundleSources(): Map<string, string[]> {
-  const meta = path.join(ROOT, 'dist', 'bundle', 'meta.json');
-  if (!fs.existsSync(meta)) return new Map();
-  const outputs = (JSON.parse(fs.readFileSync(meta, 'utf8')) as { outputs: Record<string, { inputs: Record<string, unknown> }> }).outputs;
-  return new Map(Object.entries(outputs).map(([file, out]) => [path.join(ROOT, file), Object.keys(out.inputs).map((i) => `/${i}`)]));
-}
-
-/**
- * The modules one run loads (ES modules, and CommonJS ones that ES modules import); a file of
- * the bundle stands for the compiled modules it holds.
- */
-function modulesLoaded(args: string[]): string[] {
-  const bundled = bundleSources();
-  return loadedFiles(args).flatMap((url) => (url.startsWith('file:') ? bundled.get(fileURLToPath(url)) : undefined) ?? [url]);
-}
-
-function loadedFiles(args: string[]): string[] {
+function modulesLoaded(args: string[], entry = STRATA): string[] {
   const log = path.join(dir, `modules-${args.join('-').replace(/[^\w-]/g, '_')}.log`);
   fs.rmSync(log, { force: true });
-  const r = spawnSync(process.execPath, ['--import', MODULE_LOG, STRATA, ...args], {
+  const r = spawnSync(process.execPath, ['--import', MODULE_LOG, entry, ...args], {
     env: { ...process.env, CI: '', NO_COLOR: '1', STRATA_TEST_MODULE_LOG: log },
     encoding: 'utf8',
     timeout: 60_000,
@@ -59,27 +47,37 @@ function loadedFiles(args: string[]): string[] {
   return fs.readFileSync(log, 'utf8').trim().split('\n');
 }
 
-test('strata runs its bundle, which npm test builds after dist/', () => {
-  assert.ok(bundleSources().size > 0, 'dist/bundle/meta.json exists');
-  assert.ok(loadedFiles(['--help']).some((u) => u.endsWith('/dist/bundle/main.js')), 'the bundle is newer than dist/cli/main.js');
+test('strata runs its bundle, which npm test builds after dist/, and V8 takes its code cache', () => {
+  const loaded = modulesLoaded(['dump', 'super', image]);
+  assert.ok(loaded.some((u) => u.endsWith('/bin/bundle.js')), 'the bundle loader ran');
+  assert.deepEqual(loaded.filter((u) => u.includes('/dist/')), [], 'no compiled module of dist/ was loaded');
+  // In a child with Node's default flags, as bin/strata runs: the cache is built for those.
+  const probe = `import { loadBundle } from ${JSON.stringify(pathToFileURL(path.join(ROOT, 'bin', 'bundle.js')).href)};
+process.stdout.write(String(loadBundle(${JSON.stringify(BUNDLE)}).cacheRejected));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', probe], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.stdout, 'false', r.stderr);
 });
 
 test('strata --help loads neither the progress view nor any image code', () => {
-  const loaded = modulesLoaded(['--help']);
-  assert.ok(loaded.some((u) => u.endsWith('/cli/main.js')), 'the log works');
+  assert.deepEqual(modulesLoaded(['--help']).filter((u) => VIEW_MODULES.test(u)), []);
+  // Which modules are imported when is the modules' own doing; the bundle keeps dynamic imports
+  // lazy, so it runs no image code either.
+  const loaded = modulesLoaded(['--help'], RUN_DIST);
+  assert.ok(loaded.some((u) => u.endsWith('/dist/cli/main.js')), 'the log works');
   assert.deepEqual(loaded.filter((u) => VIEW_MODULES.test(u)), []);
   assert.deepEqual(loaded.filter((u) => /\/dist\/(format|fs|repair)\//.test(u) && !u.endsWith('/format/errors.js')), []);
 });
 
 test('a piped run without FORCE_COLOR does not load chalk: nothing to colour', () => {
-  const loaded = modulesLoaded(['dump', 'super', image]);
-  assert.deepEqual(loaded.filter((u) => u.includes('/node_modules/chalk/')), []);
+  assert.deepEqual(modulesLoaded(['dump', 'super', image]).filter((u) => u.includes('/node_modules/chalk/')), []);
+  assert.deepEqual(modulesLoaded(['dump', 'super', image], RUN_DIST).filter((u) => u.includes('/node_modules/chalk/')), []);
 });
 
 test('a piped mkfs --from that reports progress never loads ink or react', () => {
-  const loaded = modulesLoaded(['mkfs', '--force', '--from', path.join(dir, 'src'), path.join(dir, 'piped.img')]);
+  const loaded = modulesLoaded(['mkfs', '--force', '--from', path.join(dir, 'src'), path.join(dir, 'piped.img')], RUN_DIST);
   assert.ok(loaded.some((u) => u.includes('/dist/fs/')), 'mkfs ran');
   assert.deepEqual(loaded.filter((u) => VIEW_MODULES.test(u)), []);
+  assert.deepEqual(modulesLoaded(['mkfs', '--force', '--from', path.join(dir, 'src'), path.join(dir, 'piped.img')]).filter((u) => VIEW_MODULES.test(u)), []);
 });
 
 test('dump super loads neither ink nor react', () => {
