@@ -18,6 +18,11 @@ import { fileURLToPath } from 'node:url';
 import { BUNDLE_FILE, CACHE_FILE, loadBundle } from '../bin/bundle.js';
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
+// Packages stay where npm put them (native and WASM modules find their files there, ES-only ones
+// are imported as ES modules), except commander: plain JavaScript that every run executes,
+// which inside the bundle is in the code cache.
+const INLINED = ['commander'];
+const EXTERNAL = Object.keys(JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).dependencies).filter((p) => !INLINED.includes(p));
 
 if (process.argv[2] === '--train') await train(process.argv[3]);
 else await bundle(process.argv[2] ? path.resolve(process.argv[2]) : path.join(root, 'dist'));
@@ -30,12 +35,13 @@ async function bundle(dist) {
     bundle: true,
     platform: 'node',
     target: 'node20',
-    // Packages stay where npm put them: native and WASM modules find their files there.
     packages: 'external',
     logLevel: 'warning',
   };
   await build({
     ...common,
+    packages: undefined,
+    external: EXTERNAL,
     entryPoints: [path.join(dist, 'cli', 'main.js')],
     outfile: path.join(outdir, BUNDLE_FILE),
     format: 'cjs',
