@@ -24,7 +24,7 @@ const TAIL = '\n})';
  * `createCachedData`) and whether V8 rejected the cache (undefined: none was read).
  */
 export function loadBundle(dir, { cache = true } = {}) {
-  const file = path.join(dir, BUNDLE_FILE);
+  const file = path.resolve(dir, BUNDLE_FILE);
   const source = fs.readFileSync(file, 'utf8');
   let cachedData;
   if (cache) {
