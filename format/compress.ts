@@ -2,8 +2,7 @@
 // build (@bokuweb/zstd-wasm, zstd 1.5) so that a given strata version writes identical bytes on
 // every runtime: reproducible images need a deterministic compressor. Decompression uses
 // node:zlib's zstd when the runtime has it (Node >= 22.15) and the WASM build otherwise; both
-// decode the same frames.
-import zlib from 'node:zlib';
+// decode the same frames. node:zlib is loaded with the rest, by the images that have zstd.
 
 export const COMPRESSION = { none: 0, zstd: 1 } as const;
 export type CompressionType = (typeof COMPRESSION)[keyof typeof COMPRESSION];
@@ -36,6 +35,7 @@ export function loadCompressor(): Promise<Compressor> {
   cached ??= (async () => {
     const zstd = await import('@bokuweb/zstd-wasm');
     await zstd.init();
+    const { default: zlib } = await import('node:zlib');
     const nativeDecompress = (zlib as unknown as { zstdDecompressSync?: (b: Uint8Array, o?: object) => Buffer }).zstdDecompressSync;
     return {
       compress(type, data, level) {

@@ -629,11 +629,17 @@ export class DirentFields extends InPlaceReader {
   }
 }
 
-const ALLOC_STRIPE_ID = AllocValue.field('stripe_id').offset;
+/** Offsets of an alloc value's fields, for reading them in place once allocValueDecodes said yes. */
+export const ALLOC_AT = {
+  generation: AllocValue.field('generation').offset,
+  dataType: AllocValue.field('data_type').offset,
+  usedBytes: AllocValue.field('used_bytes').offset,
+  stripeId: AllocValue.field('stripe_id').offset,
+} as const;
 
 /** ops.alloc.decode decodes the alloc value bytes[at, end): its size, and stripe_id in range. */
 export function allocValueDecodes(bytes: Buffer, at: number, end: number): boolean {
-  return end - at === AllocValue.size && bytes.readUInt32LE(at + ALLOC_STRIPE_ID + 4) <= 0x1fffff;
+  return end - at === AllocValue.size && bytes.readUInt32LE(at + ALLOC_AT.stripeId + 4) <= 0x1fffff;
 }
 
 /** Decode and validate a key's value; returns the problem text instead of throwing. */

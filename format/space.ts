@@ -12,7 +12,7 @@
 // - Reusing a bucket bumps its generation, so a pointer written before the reuse is stale.
 import { CorruptImageError, OperationalError } from './errors.js';
 import { BUCKET_DATA, FIRST_USABLE_BUCKET } from './layout.js';
-import { type AllocInfo, type ExtentBody, type Key, KEY_OPS, ops } from './keys.js';
+import { ALLOC_AT, type AllocInfo, allocValueDecodes, type ExtentBody, type Key, KEY_OPS, ops } from './keys.js';
 import { KEY_TYPE } from './layout.js';
 import type { FsInfo } from './superblock.js';
 import type { Ptr } from './keys.js';
@@ -84,22 +84,17 @@ export class Space {
     return this.fs.bucketSize;
   }
 
-  /** Load from alloc keys (the last checkpoint's view). */
-  loadAllocKey(key: Key): void {
-    const m = this.members[key.inode];
-    if (!m || key.offset >= m.dataType.length) return;
-    // A damaged alloc key is skipped: usage is rebuildable, and fsck recounts it.
-    let a: AllocInfo;
-    try {
-      a = ops.alloc.decode(key.value);
-    } catch (err) {
-      if (err instanceof CorruptImageError) return;
-      throw err;
-    }
-    m.generation[key.offset] = a.generation;
-    m.dataType[key.offset] = a.dataType;
-    m.used[key.offset] = a.usedBytes;
-    m.stripe[key.offset] = a.stripeId;
+  /**
+   * Load one alloc key (the last checkpoint's view), its value read in place: bytes[at, end).
+   * A damaged alloc key is skipped: usage is rebuildable, and fsck recounts it.
+   */
+  loadAllocValue(member: number, bucket: number, bytes: Buffer, at: number, end: number): void {
+    const m = this.members[member];
+    if (!m || bucket >= m.dataType.length || !allocValueDecodes(bytes, at, end)) return;
+    m.generation[bucket] = bytes.readUInt32LE(at + ALLOC_AT.generation);
+    m.dataType[bucket] = bytes[at + ALLOC_AT.dataType]!;
+    m.used[bucket] = bytes.readUInt32LE(at + ALLOC_AT.usedBytes);
+    m.stripe[bucket] = bytes.readUInt32LE(at + ALLOC_AT.stripeId) + bytes.readUInt32LE(at + ALLOC_AT.stripeId + 4) * 2 ** 32;
   }
 
   generation(member: number, bucket: number): number {

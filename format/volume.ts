@@ -13,7 +13,7 @@
 import { type BlockLayer } from './io.js';
 import { openImage, type Image, type OpenOptions } from './image.js';
 import { MutableBtree } from './btree/mutable.js';
-import { encodeNode, keyAt } from './btree/node.js';
+import { encodeNode } from './btree/node.js';
 import { writeAllocBtree } from './btree/alloc-build.js';
 import { decodeEntry, encodeEntry, entrySize, replayable, scanRing, type JournalEntry, type JournalItem, type RingScan } from './journal.js';
 import { Space } from './space.js';
@@ -79,7 +79,7 @@ export class Volume {
       // Each key once, its leaves read in place and not kept: the alloc btree is rewritten whole at a checkpoint.
       const space = this.space;
       this.trees[BTREE.alloc]!.visitAll((inode, offset, snapshot, type, bytes, valueAt, valueEnd) => {
-        if (type === KEY_TYPE.alloc) space.loadAllocKey(keyAt(inode, offset, snapshot, type, bytes, valueAt, valueEnd));
+        if (type === KEY_TYPE.alloc) space.loadAllocValue(inode, offset, bytes, valueAt, valueEnd);
       });
       this.space.finishLoad();
     }

@@ -24,6 +24,22 @@ const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 const INLINED = ['commander'];
 const EXTERNAL = Object.keys(JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).dependencies).filter((p) => !INLINED.includes(p));
 
+/**
+ * commander requires node:child_process at load for executable subcommands, which strata has
+ * none of; loading it pulls in net and dgram, about 3 ms of every start. In the bundle,
+ * commander gets an object that loads the module on first use instead.
+ */
+const lazyChildProcess = {
+  name: 'lazy-child-process',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?child_process$/ }, (args) => (args.importer.includes(`${path.sep}node_modules${path.sep}commander${path.sep}`) ? { path: 'lazy-child-process', namespace: 'lazy' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'lazy' }, () => ({
+      contents: 'let real; module.exports = new Proxy({}, { get: (_, name) => (real ??= require("node:child_process"))[name] });',
+      loader: 'js',
+    }));
+  },
+};
+
 if (process.argv[2] === '--train') await train(process.argv[3]);
 else await bundle(process.argv[2] ? path.resolve(process.argv[2]) : path.join(root, 'dist'));
 
@@ -42,6 +58,7 @@ async function bundle(dist) {
     ...common,
     packages: undefined,
     external: EXTERNAL,
+    plugins: [lazyChildProcess],
     entryPoints: [path.join(dist, 'cli', 'main.js')],
     outfile: path.join(outdir, BUNDLE_FILE),
     format: 'cjs',
