@@ -116,7 +116,10 @@ async function train(outdir) {
       const code = await exports.main(argv, { ...process.env, CI: '1', NO_COLOR: '1' });
       if (code !== 0) throw new Error(`strata ${argv.join(' ')} exited ${code} while training the code cache`);
     }
-    fs.writeFileSync(path.join(outdir, CACHE_FILE), script.createCachedData());
+    // Whole or not at all, for a strata that starts while this runs.
+    const cacheFile = path.join(outdir, CACHE_FILE);
+    fs.writeFileSync(`${cacheFile}.tmp`, script.createCachedData());
+    fs.renameSync(`${cacheFile}.tmp`, cacheFile);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
