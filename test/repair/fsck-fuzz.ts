@@ -263,6 +263,10 @@ async function main(argv: string[]): Promise<number> {
   const full = argv.includes('--full');
   const everyVerb = argv.includes('--every-verb');
   const [shard, shards] = (argv.includes('--shard') ? arg('--shard')! : '0/1').split('/').map(Number) as [number, number];
+  if (!Number.isInteger(shard) || !Number.isInteger(shards) || shard < 0 || shard >= shards) {
+    process.stderr.write(`fsck fuzz: --shard i/n takes i from 0 to n-1, got ${arg('--shard')}\n`);
+    process.exit(16);
+  }
   const limit = argv.includes('--limit') ? Number(arg('--limit')) : Infinity;
   const seed = argv.includes('--seed') ? Number(arg('--seed')) : 1;
   const dir = fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : '/tmp', 'strata-fsck-fuzz-'));
