@@ -6,7 +6,7 @@
 // - strata.cjs.v8cache: V8's compiled code for that script after a set of typical commands ran
 //   on a small image (the `--train` step below, in a child process with Node's default flags,
 //   as bin/strata runs). Node 20 keeps no compiled code for ES modules between runs; with this
-//   cache fsck of the bench image starts about 30 ms sooner (docs/BENCH.md, startup).
+//   cache fsck of the bench image starts about 30 ms sooner (docs/fsck.md, Performance).
 // - progress-worker.js: the progress view's worker, an ES module (ink and react are ES only).
 // Usage: node scripts/bundle.mjs [DIST] (default: this repository's dist/).
 import { build } from 'esbuild';
@@ -51,12 +51,10 @@ async function bundle(dist) {
     bundle: true,
     platform: 'node',
     target: 'node20',
-    packages: 'external',
     logLevel: 'warning',
   };
   await build({
     ...common,
-    packages: undefined,
     external: EXTERNAL,
     plugins: [lazyChildProcess],
     entryPoints: [path.join(dist, 'cli', 'main.js')],
@@ -67,7 +65,7 @@ async function bundle(dist) {
     define: { 'import.meta.url': '__bundleUrl' },
     banner: { js: 'const __bundleUrl = require("node:url").pathToFileURL(__filename).href;' },
   });
-  await build({ ...common, entryPoints: [path.join(dist, 'cli', 'progress-worker.js')], outdir, format: 'esm' });
+  await build({ ...common, entryPoints: [path.join(dist, 'cli', 'progress-worker.js')], outdir, format: 'esm', packages: 'external' });
   routeDynamicImports(path.join(outdir, BUNDLE_FILE));
   // Without the cache the bundle runs as well, only compiles as it goes: a failure here warns.
   const trained = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--train', outdir], { stdio: ['ignore', 'ignore', 'inherit'] });
