@@ -186,7 +186,7 @@ export class ImageBuilder {
   constructor(
     private readonly opts: MkfsOptions,
     readonly space: BucketSpace,
-    private readonly layer: BlockLayer,
+    layer: BlockLayer,
     private readonly checksums: Checksummer,
     private readonly compressor: Compressor,
   ) {
