@@ -28,12 +28,12 @@ export function loadBundle(dir, { cache = true } = {}) {
   const source = fs.readFileSync(file, 'utf8');
   let cachedData;
   if (cache) {
-    const cacheFile = path.join(dir, CACHE_FILE);
+    const cacheFile = path.resolve(dir, CACHE_FILE);
     const cacheTime = fs.statSync(cacheFile, { throwIfNoEntry: false })?.mtimeMs;
     if (cacheTime !== undefined && cacheTime >= fs.statSync(file).mtimeMs) cachedData = fs.readFileSync(cacheFile);
   }
   const script = new vm.Script(HEAD + source + TAIL, { filename: file, cachedData });
   const module = { exports: {} };
-  script.runInThisContext().call(module.exports, module.exports, createRequire(file), module, file, dir, (specifier) => import(specifier));
+  script.runInThisContext().call(module.exports, module.exports, createRequire(file), module, file, path.dirname(file), (specifier) => import(specifier));
   return { exports: module.exports, script, cacheRejected: cachedData ? script.cachedDataRejected : undefined };
 }
